@@ -1,0 +1,112 @@
+package api
+
+// Grant types (RFC 8693 §2.1).
+const (
+	GrantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+)
+
+// Token type identifiers (RFC 8693 §3).
+const (
+	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeRefreshToken = "urn:ietf:params:oauth:token-type:refresh_token"
+	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeSAML1        = "urn:ietf:params:oauth:token-type:saml1"
+	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
+)
+
+// ClientAssertionTypeJWTBearer is the client_assertion_type of RFC 7523 §2.2.
+const ClientAssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+// Client authentication methods (RFC 8414 §2, RFC 7591 §2).
+const (
+	AuthMethodClientSecretBasic = "client_secret_basic"
+	AuthMethodClientSecretPost  = "client_secret_post"
+)
+
+// ErrorCode is an OAuth 2.0 error code (RFC 6749 §5.2, RFC 8693 §2.2.2).
+type ErrorCode string
+
+// Error codes tokex answers with.
+const (
+	ErrInvalidRequest         ErrorCode = "invalid_request"
+	ErrInvalidClient          ErrorCode = "invalid_client"
+	ErrInvalidGrant           ErrorCode = "invalid_grant"
+	ErrUnauthorizedClient     ErrorCode = "unauthorized_client"
+	ErrUnsupportedGrantType   ErrorCode = "unsupported_grant_type"
+	ErrInvalidScope           ErrorCode = "invalid_scope"
+	ErrInvalidTarget          ErrorCode = "invalid_target"
+	ErrTemporarilyUnavailable ErrorCode = "temporarily_unavailable"
+	ErrServerError            ErrorCode = "server_error"
+)
+
+// Form parameter names of the token request (RFC 8693 §2.1, RFC 6749 §2.3.1, RFC 7523 §2.2).
+const (
+	ParamGrantType           = "grant_type"
+	ParamSubjectToken        = "subject_token"
+	ParamSubjectTokenType    = "subject_token_type"
+	ParamActorToken          = "actor_token"
+	ParamActorTokenType      = "actor_token_type"
+	ParamRequestedTokenType  = "requested_token_type"
+	ParamAudience            = "audience"
+	ParamResource            = "resource"
+	ParamScope               = "scope"
+	ParamClientID            = "client_id"
+	ParamClientSecret        = "client_secret"
+	ParamClientAssertion     = "client_assertion"
+	ParamClientAssertionType = "client_assertion_type"
+)
+
+// TokenRequest is the body of POST /token (application/x-www-form-urlencoded).
+// Empty strings mean absent (an empty parameter is treated as not sent).
+type TokenRequest struct {
+	GrantType           string `form:"grant_type"`
+	SubjectToken        string `form:"subject_token"`
+	SubjectTokenType    string `form:"subject_token_type"`
+	ActorToken          string `form:"actor_token"`
+	ActorTokenType      string `form:"actor_token_type"`
+	RequestedTokenType  string `form:"requested_token_type"`
+	Audience            string `form:"audience"`
+	Resource            string `form:"resource"`
+	Scope               string `form:"scope"`
+	ClientID            string `form:"client_id"`
+	ClientSecret        string `form:"client_secret"`
+	ClientAssertion     string `form:"client_assertion"`
+	ClientAssertionType string `form:"client_assertion_type"`
+}
+
+// TokenResponse is the successful answer of POST /token (RFC 8693 §2.2.1).
+type TokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	IssuedTokenType string `json:"issued_token_type"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	Scope           string `json:"scope"`
+}
+
+// ErrorResponse is the body of every refused request (RFC 6749 §5.2).
+type ErrorResponse struct {
+	Error            ErrorCode `json:"error"`
+	ErrorDescription string    `json:"error_description,omitempty"`
+}
+
+// ServerMetadata is the RFC 8414 authorization server metadata document, served
+// at /.well-known/oauth-authorization-server and /.well-known/openid-configuration.
+type ServerMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
+	// Not RFC 8414 but read by OIDC discovery clients; tokex signs access tokens only.
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
+}
+
+// HealthResponse is the body of /healthz and /readyz.
+type HealthResponse struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
