@@ -3,24 +3,32 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tokex %s\n", version)
 		return 0
@@ -33,8 +41,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-const usage = `usage: tokex <command>
+const usage = `usage: tokex <command> [flags]
 
 commands:
-  serve     run the token exchange service (settings from TOKEX_* environment variables)
+  serve     run the token exchange service
+            settings: TOKEX_CONFIG, TOKEX_ADDR, TOKEX_ISSUER, TOKEX_KEYS, TOKEX_LOG_LEVEL
+            and the standard OTEL_* variables; flags --config, --addr, --issuer,
+            --keys, --log-level override them
   version   print the version`

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/sethvargo/go-envconfig"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/demo"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/keys"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/server"
+	"github.com/tokex/tokex/internal/telemetry"
+)
+
+// shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
+const shutdownGrace = 15 * time.Second
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	env, err := config.LoadEnv(ctx, envconfig.OsLookuper())
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: %v\n", err)
+		return 1
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&env.Config, "config", env.Config, "policy file (TOKEX_CONFIG)")
+	fs.StringVar(&env.Addr, "addr", env.Addr, "listen address (TOKEX_ADDR)")
+	fs.StringVar(&env.Issuer, "issuer", env.Issuer, "issuer URL, overrides the policy file (TOKEX_ISSUER)")
+	fs.StringVar(&env.Keys, "keys", env.Keys, "private JWKS file, overrides the policy file (TOKEX_KEYS)")
+	fs.StringVar(&env.LogLevel, "log-level", env.LogLevel, "debug, info, warn, error (TOKEX_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level, err := env.Level()
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: %v\n", err)
+		return 1
+	}
+	logs := telemetry.NewLoggers(stdout, level)
+	log := logs.App
+
+	// Policy: the file, or the embedded demo policy with its own demo IdP.
+	var pol *config.Policy
+	var idp *demo.IdP
+	overrides := config.Overrides{Issuer: env.Issuer, Keys: env.Keys}
+	if env.Config != "" {
+		pol, err = config.LoadPolicyFile(env.Config, overrides)
+	} else {
+		iss := env.Issuer
+		if iss == "" {
+			iss = "http://localhost:" + port(env.Addr)
+		}
+		if idp, err = demo.New(iss, nil); err == nil {
+			var doc []byte
+			if doc, err = idp.Policy(); err == nil {
+				pol, err = config.ParsePolicy(doc, "", config.Overrides{Keys: env.Keys})
+			}
+		}
+		if err == nil {
+			banner := "DEMO MODE: TOKEX_CONFIG is not set, so tokex runs an embedded demo policy and a demo identity provider at POST /demo/token that signs a token for anyone who asks. Never expose this instance. Set TOKEX_CONFIG to a policy file for real use."
+			fmt.Fprintln(stderr, "tokex: WARNING: "+banner)
+			log.Warn(banner, "issuer", pol.Issuer, "demo_idp", idp.Issuer())
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+		return 1
+	}
+	compiled, err := policy.Compile(pol)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+		return 1
+	}
+	for _, w := range compiled.Warnings {
+		log.Warn("policy: "+w, "file", pol.File)
+	}
+
+	// Keys: the keys file, or an ephemeral ES256 key.
+	var ks *keys.Set
+	if pol.Keys != "" {
+		if ks, err = keys.LoadFile(pol.Keys); err != nil {
+			fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+			return 1
+		}
+	} else {
+		if ks, err = keys.Generate(keys.ES256); err != nil {
+			fmt.Fprintf(stderr, "tokex: %v\n", err)
+			return 1
+		}
+		msg := "no keys file configured: signing with an ephemeral ES256 key that changes on every restart, so tokens do not survive a restart and replicas disagree. Set keys in the policy file or TOKEX_KEYS."
+		fmt.Fprintln(stderr, "tokex: WARNING: "+msg)
+		log.Warn(msg, "kid", ks.Active().KID)
+	}
+	var keySet atomic.Pointer[keys.Set]
+	keySet.Store(ks)
+
+	tracing, err := telemetry.NewTracing(ctx, version)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: tracing: %v\n", err)
+		return 1
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	otel.SetTracerProvider(tracing.Provider)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	reg := issuer.NewRegistry(pol.Issuers, issuer.Options{Logger: log})
+	defer reg.Close()
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if !reg.WaitReady(wctx) {
+		log.Warn("some upstream issuers' keys are not loaded yet; exchanges for them answer 503 until they are", "issuers", reg.Status())
+	}
+	cancel()
+
+	svc := exchange.New(exchange.Options{
+		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(pol.Clients), Issuers: reg},
+		Minter: mint.New(pol.Issuer, &keySet, nil),
+		Audit:  logs.Audit,
+		Tracer: tracing.Provider.Tracer("github.com/tokex/tokex/internal/exchange"),
+	})
+	var shuttingDown atomic.Bool
+	opts := server.Options{
+		Exchange:       svc,
+		Keys:           &keySet,
+		Issuer:         pol.Issuer,
+		Logger:         log,
+		TracerProvider: tracing.Provider,
+		Ready: func() (bool, map[string]string) {
+			checks := map[string]string{"keys": "ok", "policy": "ok"}
+			for name, st := range reg.Status() {
+				checks["issuer:"+name] = st // informative: one IdP down must not take every replica out
+			}
+			if shuttingDown.Load() {
+				checks["server"] = "shutting down"
+				return false, checks
+			}
+			return true, checks
+		},
+	}
+	if idp != nil {
+		opts.Extra = func(r *gin.Engine) { r.POST("/demo/token", gin.WrapF(idp.ServeToken)) }
+	}
+	srv := &http.Server{
+		Addr:              env.Addr,
+		Handler:           server.New(opts),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", env.Addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: listen on %s: %v\n", env.Addr, err)
+		return 1
+	}
+	log.Info("tokex listening", "addr", ln.Addr().String(), "issuer", pol.Issuer, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "error", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shuttingDown.Store(true)
+	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
+	sctx, cancel2 := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel2()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func port(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil || p == "" || p == "0" {
+		return "8080"
+	}
+	return p
+}
+
+func policyName(p *config.Policy) string {
+	if p.File == "" {
+		return "embedded demo"
+	}
+	return strings.TrimSpace(p.File)
+}

@@ -1,0 +1,162 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Overrides are process settings that replace values of the policy file (SPEC §2).
+type Overrides struct {
+	Issuer string // TOKEX_ISSUER
+	Keys   string // TOKEX_KEYS
+}
+
+// maxPolicyBytes bounds the policy file: a policy is human-written.
+const maxPolicyBytes = 4 << 20
+
+// LoadPolicyFile reads, parses and validates the policy file at path.
+func LoadPolicyFile(path string, o Overrides) (*Policy, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	if st.Size() > maxPolicyBytes {
+		return nil, &FileError{File: path, Problems: []Problem{{Msg: fmt.Sprintf("file is %d bytes; at most %d", st.Size(), maxPolicyBytes)}}}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("policy file: %w", err)
+	}
+	return ParsePolicy(data, path, o)
+}
+
+// ParsePolicy parses and validates a policy document. Unknown keys are errors: a
+// typo must never silently drop a check. Every problem is reported at once.
+func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &FileError{File: file, Problems: []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, &FileError{File: file, Problems: []Problem{{Msg: "file is empty"}}}
+	}
+	lines := map[string]int{}
+	ps := NewProblems(lines)
+	walk(doc.Content[0], reflect.TypeFor[Policy](), "", ps, lines)
+	if err := ps.Err(file); err != nil {
+		return nil, err
+	}
+	p := &Policy{File: file, Lines: lines}
+	if err := doc.Content[0].Decode(p); err != nil {
+		return nil, &FileError{File: file, Problems: []Problem{{Msg: err.Error()}}}
+	}
+	if o.Issuer != "" {
+		p.Issuer = o.Issuer
+	}
+	if o.Keys != "" {
+		p.Keys = o.Keys
+	}
+	p.applyDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// walk checks node n against Go type t before decoding, so that unknown keys
+// and wrong shapes are reported with their key path instead of yaml's first error.
+func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[string]int) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if path != "" {
+		if _, ok := lines[path]; !ok {
+			lines[path] = n.Line
+		}
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // absent; required values are checked by Validate
+	}
+	if t == durationType {
+		if _, err := parseDuration(n); err != nil {
+			ps.Add(path, "%v", err)
+		}
+		return
+	}
+	if t.Kind() == reflect.Pointer {
+		walk(n, t.Elem(), path, ps, lines)
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			ps.Add(path, "must be a mapping of keys to values")
+			return
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f.Type
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			sub := join(path, k.Value)
+			lines[sub] = k.Line
+			ft, ok := fields[k.Value]
+			if !ok {
+				ps.Add(sub, "unknown key %q (known keys: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
+				continue
+			}
+			if seen[k.Value] {
+				ps.Add(sub, "key given twice")
+				continue
+			}
+			seen[k.Value] = true
+			walk(v, ft, sub, ps, lines)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			ps.Add(path, "must be a list")
+			return
+		}
+		for i, item := range n.Content {
+			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), ps, lines)
+		}
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			ps.Add(path, "must be a single value, not a list or mapping")
+		}
+	case reflect.Interface:
+		// free-form (inline JWKS): checked by Validate
+	default:
+		ps.Add(path, "unsupported type %s", t)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func sortedKeys(m map[string]reflect.Type) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

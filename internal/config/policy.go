@@ -1,0 +1,91 @@
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Policy is the policy file of SPEC §3 (version 1).
+type Policy struct {
+	Issuer  string        `yaml:"issuer"`
+	Keys    string        `yaml:"keys"`
+	Token   TokenSettings `yaml:"token"`
+	Issuers []Issuer      `yaml:"issuers"`
+	Clients []Client      `yaml:"clients"`
+	Rules   []Rule        `yaml:"rules"`
+
+	// File is the path the policy was read from ("" for the embedded demo policy).
+	File string `yaml:"-"`
+	// Lines maps key paths (rules[2].audience) to their line in File, for messages.
+	Lines map[string]int `yaml:"-"`
+}
+
+// TokenSettings bounds the lifetime of minted tokens.
+type TokenSettings struct {
+	DefaultLifetime Duration `yaml:"default_lifetime"`
+	MaxLifetime     Duration `yaml:"max_lifetime"`
+}
+
+// Issuer is a trusted upstream issuer.
+type Issuer struct {
+	Name       string    `yaml:"name"`
+	IssuerURL  string    `yaml:"issuer_url"`
+	JWKSURI    string    `yaml:"jwks_uri"`
+	JWKS       any       `yaml:"jwks"` // inline public JWKS (RFC 7517), for issuers without a reachable JWKS endpoint
+	Audiences  []string  `yaml:"audiences"`
+	Algorithms []string  `yaml:"algorithms"`
+	TokenTypes []string  `yaml:"token_types"`
+	Leeway     *Duration `yaml:"leeway"`
+}
+
+// Client is a caller of /token.
+type Client struct {
+	ID           string `yaml:"id"`
+	SecretSHA256 string `yaml:"secret_sha256"`
+}
+
+// Rule is one exchange rule: who may trade which tokens for which audience.
+type Rule struct {
+	Name     string    `yaml:"name"`
+	Clients  []string  `yaml:"clients"`
+	Issuers  []string  `yaml:"issuers"`
+	Audience string    `yaml:"audience"`
+	Scopes   []string  `yaml:"scopes"`
+	Lifetime *Duration `yaml:"lifetime"`
+	Require  string    `yaml:"require"`
+}
+
+// Duration is a time.Duration written as "5m", "30s" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func parseDuration(n *yaml.Node) (time.Duration, error) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, fmt.Errorf("must be a duration such as 30s or 5m")
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 30s or 5m", n.Value)
+	}
+	if v < 0 {
+		return 0, fmt.Errorf("%q must not be negative", n.Value)
+	}
+	return v, nil
+}

@@ -1,0 +1,357 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+)
+
+// Request is one token request: the form and the credentials the transport saw.
+type Request struct {
+	Form        api.TokenRequest
+	Credentials client.Credentials
+}
+
+// Verifier validates subject tokens; *issuer.Registry is the production one.
+type Verifier interface {
+	Verify(ctx context.Context, raw, tokenType string) (*issuer.Principal, error)
+}
+
+// State is everything the policy file defines, swapped as one (on reload).
+type State struct {
+	Policy  *policy.Policy
+	Clients *client.Registry
+	Issuers Verifier
+}
+
+// Options build a Service.
+type Options struct {
+	State  *State
+	Minter *mint.Minter
+	Audit  *slog.Logger     // one event per exchange; required
+	Tracer trace.Tracer     // default: no-op
+	Now    func() time.Time // default: time.Now
+}
+
+// Service runs exchanges.
+type Service struct {
+	state  atomic.Pointer[State]
+	minter *mint.Minter
+	audit  *slog.Logger
+	tracer trace.Tracer
+	now    func() time.Time
+}
+
+// New builds a Service.
+func New(o Options) *Service {
+	s := &Service{minter: o.Minter, audit: o.Audit, tracer: o.Tracer, now: o.Now}
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.audit == nil {
+		s.audit = slog.New(slog.DiscardHandler)
+	}
+	s.state.Store(o.State)
+	return s
+}
+
+// SetState swaps the policy-derived state atomically; in-flight exchanges
+// finish with the state they started with.
+func (s *Service) SetState(st *State) { s.state.Store(st) }
+
+// State is the current state.
+func (s *Service) State() *State { return s.state.Load() }
+
+// Span and audit attribute keys: stable names shared by traces and logs.
+const (
+	AttrClientID  = "tokex.client_id"
+	AttrIssuer    = "tokex.issuer"
+	AttrRule      = "tokex.rule"
+	AttrAudience  = "tokex.audience"
+	AttrOutcome   = "tokex.outcome"
+	AttrErrorCode = "tokex.error_code"
+	AttrReason    = "tokex.reason"
+)
+
+// record collects what the audit event and the root span report.
+type record struct {
+	clientID, issuer, subject, rule, audience, scope, jti, reason string
+	code                                                          api.ErrorCode
+	expiresAt                                                     time.Time
+}
+
+// Exchange runs one token exchange (RFC 8693 §2). The error, if any, is an *Error.
+func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse, error) {
+	ctx, span := s.tracer.Start(ctx, "tokex.exchange")
+	defer span.End()
+	var rec record
+	resp, err := s.run(ctx, req, &rec)
+	var xe *Error
+	if err != nil {
+		if !errors.As(err, &xe) {
+			xe = &Error{Code: api.ErrServerError, Description: "internal error", Reason: "internal", Err: err}
+		}
+		rec.code, rec.reason = xe.Code, xe.Reason
+	}
+	s.finish(ctx, span, &rec, xe)
+	if xe != nil {
+		return nil, xe
+	}
+	return resp, nil
+}
+
+func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.TokenResponse, error) {
+	st := s.state.Load()
+	f := &req.Form
+
+	// 1. Client authentication (RFC 6749 §2.3).
+	cl, err := s.authenticate(ctx, st, req.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	rec.clientID = cl.ID
+
+	// Request checks (RFC 8693 §2.1).
+	if err := checkRequest(f); err != nil {
+		return nil, err
+	}
+	audience := f.Audience
+	if f.Resource != "" {
+		if audience != "" && audience != f.Resource {
+			return nil, refuse(api.ErrInvalidTarget, "conflicting_target", "audience and resource name different targets; tokex issues a token for exactly one")
+		}
+		audience = f.Resource
+	}
+	rec.audience = audience
+
+	// 2. Subject token validation.
+	pr, err := s.validate(ctx, st, f)
+	if err != nil {
+		return nil, err
+	}
+	rec.issuer, rec.subject = pr.Issuer, pr.Subject
+
+	// 3 and 4. Rule, condition, downscoping.
+	grant, err := s.decide(ctx, st, pr, cl.ID, audience, f.Scope)
+	rec.rule = grant.Rule
+	if err != nil {
+		return nil, err
+	}
+	rec.audience = grant.Audience
+	rec.scope = strings.Join(grant.Scopes, " ")
+
+	// Lifetime = min(rule, max_lifetime, time left on the subject token): the
+	// minted token never outlives its subject token.
+	now := s.now()
+	exp := now.Add(grant.Lifetime)
+	if !pr.Expiry.IsZero() && pr.Expiry.Before(exp) {
+		exp = pr.Expiry
+	}
+	if exp.Truncate(time.Second).Sub(now.Truncate(time.Second)) < time.Second {
+		return nil, refuse(api.ErrInvalidRequest, string(issuer.ReasonExpired), "the subject token expires in less than a second; obtain a fresh one")
+	}
+
+	// 5. Mint (RFC 9068).
+	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: cl.ID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp})
+	if err != nil {
+		return nil, err
+	}
+	rec.jti, rec.expiresAt = tok.JTI, tok.ExpiresAt
+
+	// 6. Response (RFC 8693 §2.2.1).
+	return &api.TokenResponse{
+		AccessToken:     tok.Raw,
+		IssuedTokenType: api.TokenTypeAccessToken,
+		TokenType:       "Bearer",
+		ExpiresIn:       int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second),
+		Scope:           rec.scope,
+	}, nil
+}
+
+func (s *Service) authenticate(ctx context.Context, st *State, c client.Credentials) (*client.Client, error) {
+	_, span := s.tracer.Start(ctx, "tokex.client_auth")
+	defer span.End()
+	cl, err := st.Clients.Authenticate(c)
+	if err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Kind == client.Multiple {
+			return nil, fail(span, &Error{Code: api.ErrInvalidRequest, Reason: "multiple_auth_methods", Description: ce.Description})
+		}
+		desc := "client authentication failed"
+		if ce != nil {
+			desc = ce.Description
+		}
+		// RFC 6749 §5.2: invalid_client; SPEC §5.1: always 401 with a challenge.
+		return nil, fail(span, &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed", Description: desc, BasicChallenge: true})
+	}
+	span.SetAttributes(attribute.String(AttrClientID, cl.ID))
+	return cl, nil
+}
+
+// tokenTypes maps RFC 8693 §3 URNs to the short names of the policy.
+var tokenTypes = map[string]string{
+	api.TokenTypeAccessToken: "access_token",
+	api.TokenTypeJWT:         "jwt",
+	api.TokenTypeIDToken:     "id_token",
+}
+
+func checkRequest(f *api.TokenRequest) error {
+	switch {
+	case f.GrantType == "":
+		return refuse(api.ErrInvalidRequest, "missing_parameter", "grant_type is required")
+	case f.GrantType != api.GrantTypeTokenExchange:
+		return refuse(api.ErrUnsupportedGrantType, "unsupported_grant_type", "grant_type must be %s", api.GrantTypeTokenExchange)
+	case f.SubjectToken == "":
+		return refuse(api.ErrInvalidRequest, "missing_parameter", "subject_token is required")
+	case f.SubjectTokenType == "":
+		return refuse(api.ErrInvalidRequest, "missing_parameter", "subject_token_type is required")
+	}
+	if _, ok := tokenTypes[f.SubjectTokenType]; !ok {
+		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "subject_token_type %q is not supported; use %s, %s or %s",
+			clip(f.SubjectTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
+	}
+	if f.RequestedTokenType != "" && f.RequestedTokenType != api.TokenTypeAccessToken {
+		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "requested_token_type %q is not supported; tokex issues %s", clip(f.RequestedTokenType), api.TokenTypeAccessToken)
+	}
+	if f.ActorTokenType != "" && f.ActorToken == "" {
+		// RFC 8693 §2.1: actor_token_type is required when actor_token is present and must not be sent without it.
+		return refuse(api.ErrInvalidRequest, "invalid_parameter", "actor_token_type given without actor_token")
+	}
+	if f.ActorToken != "" {
+		return refuse(api.ErrInvalidRequest, "delegation_forbidden", "delegation is not enabled: no rule accepts an actor_token")
+	}
+	if f.ClientAssertion != "" || f.ClientAssertionType != "" {
+		return refuse(api.ErrInvalidRequest, "unsupported_auth_method", "client_assertion is not enabled for any client")
+	}
+	return nil
+}
+
+func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, error) {
+	ctx, span := s.tracer.Start(ctx, "tokex.subject_validation")
+	defer span.End()
+	pr, err := st.Issuers.Verify(ctx, f.SubjectToken, tokenTypes[f.SubjectTokenType])
+	if err != nil {
+		var ie *issuer.Error
+		if !errors.As(err, &ie) {
+			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
+		}
+		code := api.ErrInvalidRequest // RFC 8693 §2.2.2
+		if ie.Reason == issuer.ReasonKeysUnavailable {
+			code = api.ErrTemporarilyUnavailable
+		}
+		return nil, fail(span, &Error{Code: code, Reason: string(ie.Reason), Description: "subject_token: " + ie.Description, Err: ie.Err})
+	}
+	span.SetAttributes(attribute.String(AttrIssuer, pr.Issuer))
+	return pr, nil
+}
+
+func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, clientID, audience, scope string) (policy.Grant, error) {
+	ctx, span := s.tracer.Start(ctx, "tokex.policy")
+	defer span.End()
+	g, err := st.Policy.Evaluate(ctx, pr, policy.Request{ClientID: clientID, Audience: audience, Scopes: strings.Fields(scope)})
+	if g.Rule != "" {
+		span.SetAttributes(attribute.String(AttrRule, g.Rule))
+	}
+	if err != nil {
+		var pe *policy.Error
+		if !errors.As(err, &pe) {
+			return g, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
+		}
+		x := &Error{Description: pe.Description, Err: pe.Err}
+		switch pe.Kind {
+		case policy.NoRule:
+			x.Code, x.Reason = api.ErrInvalidTarget, "no_rule" // RFC 8693 §2.2.2
+		case policy.Condition:
+			x.Code, x.Reason = api.ErrInvalidRequest, "condition_not_met" // unacceptable under policy
+		default:
+			x.Code, x.Reason = api.ErrInvalidScope, "no_scope"
+		}
+		return g, fail(span, x)
+	}
+	span.SetAttributes(attribute.String(AttrAudience, g.Audience))
+	return g, nil
+}
+
+func (s *Service) mint(ctx context.Context, in mint.Input) (mint.Token, error) {
+	_, span := s.tracer.Start(ctx, "tokex.mint")
+	defer span.End()
+	tok, err := s.minter.Mint(in)
+	if err != nil {
+		return tok, fail(span, &Error{Code: api.ErrServerError, Reason: "signing_failed", Description: "internal error", Err: err})
+	}
+	return tok, nil
+}
+
+func fail(span trace.Span, e *Error) *Error {
+	span.SetAttributes(attribute.String(AttrErrorCode, string(e.Code)), attribute.String(AttrReason, e.Reason))
+	span.SetStatus(codes.Error, e.Reason)
+	return e
+}
+
+func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *Error) {
+	outcome := "granted"
+	if xe != nil {
+		outcome = "refused"
+	}
+	span.SetAttributes(
+		attribute.String(AttrOutcome, outcome),
+		attribute.String(AttrClientID, rec.clientID),
+		attribute.String(AttrIssuer, rec.issuer),
+		attribute.String(AttrRule, rec.rule),
+		attribute.String(AttrAudience, rec.audience),
+	)
+	if xe != nil {
+		span.SetAttributes(attribute.String(AttrErrorCode, string(xe.Code)), attribute.String(AttrReason, xe.Reason))
+		span.SetStatus(codes.Error, xe.Reason)
+	}
+	if !s.audit.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 14)
+	attrs = append(attrs,
+		slog.String("outcome", outcome),
+		slog.String("client_id", rec.clientID),
+		slog.String("issuer", rec.issuer),
+		slog.String("subject", rec.subject),
+		slog.String("rule", rec.rule),
+		slog.String("audience", rec.audience),
+		slog.String("scope", rec.scope),
+		slog.String("jti", rec.jti),
+	)
+	if xe != nil {
+		attrs = append(attrs, slog.String("error", string(xe.Code)), slog.String("reason", xe.Reason), slog.String("error_description", xe.Description))
+		if xe.Err != nil && xe.Code == api.ErrServerError {
+			attrs = append(attrs, slog.String("cause", xe.Err.Error()))
+		}
+	} else {
+		attrs = append(attrs, slog.Time("expires_at", rec.expiresAt))
+	}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "exchange", attrs...)
+}
+
+func clip(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
+}

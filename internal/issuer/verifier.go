@@ -1,0 +1,252 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokex/tokex/internal/config"
+)
+
+// verifier validates the tokens of one trusted issuer with its own keys.
+type verifier struct {
+	cfg       config.Issuer
+	leeway    time.Duration
+	validator *jwt.Validator
+	now       func() time.Time
+	algs      []string
+
+	kf      atomic.Pointer[keyfunc.Keyfunc] // nil until the issuer's keys could be loaded
+	fetch   *fetchState                     // nil for inline keys
+	jwksURL atomic.Pointer[string]
+	mu      sync.Mutex // serialises key set initialisation
+	lastTry atomic.Pointer[time.Time]
+	reg     *Registry
+	client  *http.Client
+}
+
+func newVerifier(r *Registry, cfg config.Issuer) *verifier {
+	now := r.opts.Now
+	v := &verifier{cfg: cfg, now: now, algs: cfg.Algorithms, reg: r}
+	if cfg.JWKS == nil {
+		v.fetch = &fetchState{}
+		v.client = &http.Client{
+			Timeout:   r.opts.HTTPTimeout,
+			Transport: transport{base: r.opts.Transport, state: v.fetch},
+			// A redirect to another host is how a JWKS URL gets hijacked; the
+			// IdPs tokex supports serve keys without redirects.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if cfg.Leeway != nil {
+		v.leeway = cfg.Leeway.D()
+	}
+	// jwt's validator for the time claims: exp required (SPEC §5.2), nbf and iat
+	// honoured with the issuer's leeway.
+	v.validator = jwt.NewValidator(jwt.WithLeeway(v.leeway), jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithTimeFunc(now))
+	return v
+}
+
+// headers that would make a verifier fetch or trust key material named by the
+// token itself (RFC 8725 §3.10): refused, never followed.
+var keyHeaders = []string{"jku", "jwk", "x5u", "x5c"}
+
+func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType string) (*Principal, error) {
+	name := v.cfg.Name
+	if !slices.Contains(v.cfg.TokenTypes, tokenType) {
+		return nil, refuse(ReasonTokenType, nil, "subject_token_type %s is not accepted for issuer %q (accepted: %s)",
+			tokenType, name, strings.Join(v.cfg.TokenTypes, ", "))
+	}
+
+	alg, _ := tok.Header["alg"].(string)
+	if !slices.Contains(v.algs, alg) {
+		why := ""
+		switch {
+		case strings.EqualFold(alg, "none"):
+			why = ": an unsigned token is never accepted"
+		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+			why = ": HMAC is never accepted for a JWKS issuer"
+		}
+		return nil, refuse(ReasonAlgorithm, nil, "algorithm %q is not allowed for issuer %q (allowed: %s)%s",
+			clip(alg), name, strings.Join(v.algs, ", "), why)
+	}
+	for _, h := range keyHeaders {
+		if _, ok := tok.Header[h]; ok {
+			return nil, refuse(ReasonHeader, nil, "header %q is not accepted: tokex never takes keys or key URLs from a token", h)
+		}
+	}
+	if _, ok := tok.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a recipient that does not understand a critical
+		// extension must reject the token; tokex understands none.
+		return nil, refuse(ReasonHeader, nil, "header \"crit\" names extensions tokex does not support")
+	}
+	if typ, ok := tok.Header["typ"]; ok {
+		t, _ := typ.(string)
+		switch strings.TrimPrefix(strings.ToLower(t), "application/") {
+		case "jwt", "at+jwt":
+		default:
+			return nil, refuse(ReasonTokenType, nil, "token header typ %q is not an access token or JWT", clip(t))
+		}
+	}
+
+	kf := v.kf.Load()
+	if kf == nil {
+		if err := v.tryLoadKeys(ctx); err != nil {
+			return nil, refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", name)
+		}
+		kf = v.kf.Load()
+	}
+	key, err := (*kf).KeyfuncCtx(ctx)(tok)
+	if err != nil {
+		return nil, v.keyError(ctx, tok, *kf, err)
+	}
+	text := parts[0] + "." + parts[1]
+	switch k := key.(type) {
+	case jwt.VerificationKeySet:
+		// RFC 7515 §4.1.4: kid is optional; try every key of this issuer only.
+		err = jwt.ErrTokenUnverifiable
+		for _, one := range k.Keys {
+			if err = tok.Method.Verify(text, tok.Signature, one); err == nil {
+				break
+			}
+		}
+		if len(k.Keys) == 0 {
+			return nil, refuse(ReasonKeysUnavailable, nil, "issuer %q has published no keys", name)
+		}
+	default:
+		err = tok.Method.Verify(text, tok.Signature, key)
+	}
+	if err != nil {
+		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", name)
+		if _, ok := tok.Header["nonce"]; ok {
+			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
+			// Graph can validate them.
+			desc += "; the token has a nonce header, as Microsoft Graph tokens do: request a token for this API instead"
+		}
+		return nil, refuse(ReasonSignature, err, "%s", desc)
+	}
+
+	if err := v.validator.Validate(claims); err != nil {
+		return nil, v.timeError(claims, err)
+	}
+	if claims.Subject == "" {
+		return nil, refuse(ReasonMissingClaim, nil, "the token has no sub claim; a subject is required (RFC 9068 §2.2)")
+	}
+	if tokenType != config.TokenTypeIDToken {
+		if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
+			return nil, refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead", tell)
+		}
+	}
+	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
+		return nil, refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
+			quoteList(claims.Audience), name, quoteList(v.cfg.Audiences))
+	}
+	p := &Principal{
+		Issuer:    name,
+		IssuerURL: claims.Issuer,
+		Subject:   claims.Subject,
+		Audience:  claims.Audience,
+		TokenID:   claims.ID,
+		TokenType: tokenType,
+		payload:   parts[1],
+	}
+	if claims.ExpiresAt != nil {
+		p.Expiry = claims.ExpiresAt.Time
+	}
+	if claims.IssuedAt != nil {
+		p.IssuedAt = claims.IssuedAt.Time
+	}
+	for _, c := range []any{claims.Azp, claims.ClientID, claims.AppID} {
+		if s := str(c); s != "" {
+			p.ClientID = s
+			break
+		}
+	}
+	return p, nil
+}
+
+// idTokenTell says why a token looks like an OpenID Connect ID token, or "".
+func idTokenTell(c *tokenClaims, accepted []string) string {
+	switch {
+	case str(c.TokenUse) == "id":
+		return "token_use is id"
+	case c.Nonce != nil:
+		return "it carries a nonce claim"
+	case c.AtHash != nil:
+		return "it carries an at_hash claim"
+	}
+	// An ID token's aud is the client it was issued to (OIDC Core §2).
+	azp := str(c.Azp)
+	if azp != "" && len(c.Audience) == 1 && c.Audience[0] == azp && !slices.Contains(accepted, azp) {
+		return "its audience is the client id " + fmt.Sprintf("%q", clip(azp))
+	}
+	return ""
+}
+
+func (v *verifier) keyError(ctx context.Context, tok *jwt.Token, kf keyfunc.Keyfunc, err error) error {
+	name := v.cfg.Name
+	kid, _ := tok.Header["kid"].(string)
+	if errors.Is(err, jwkset.ErrKeyNotFound) {
+		if all, _ := kf.Storage().KeyReadAll(ctx); len(all) == 0 {
+			return refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", name)
+		}
+		if v.fetch != nil && v.fetch.failing() {
+			return refuse(ReasonKeysUnavailable, err, "key id %q is not among the known keys of issuer %q, and its JWKS cannot be fetched right now", clip(kid), name)
+		}
+		return refuse(ReasonUnknownKey, err, "unknown key id %q: not in the JWKS of issuer %q", clip(kid), name)
+	}
+	if _, ok := tok.Header["kid"]; ok && kid == "" {
+		return refuse(ReasonMalformed, err, "the kid header must be a string")
+	}
+	// keyfunc refuses a JWK whose alg differs from the token's.
+	return refuse(ReasonAlgorithm, err, "key %q of issuer %q is not for algorithm %q", clip(kid), name, tok.Header["alg"])
+}
+
+func (v *verifier) timeError(c *tokenClaims, err error) error {
+	now := v.now().UTC().Truncate(time.Second)
+	lw := ""
+	if v.leeway > 0 {
+		lw = fmt.Sprintf(", leeway %s", v.leeway)
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return refuse(ReasonMissingClaim, err, "the token has no exp claim; an expiry is required")
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return refuse(ReasonExpired, err, "the token expired at %s (now %s%s)", c.ExpiresAt.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return refuse(ReasonNotYetValid, err, "the token is not valid before %s (now %s%s)", c.NotBefore.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return refuse(ReasonIssuedInFuture, err, "the token was issued in the future, at %s (now %s%s)", c.IssuedAt.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+	}
+	return refuse(ReasonMalformed, err, "the token's time claims are not valid")
+}
+
+func quoteList(xs []string) string {
+	if len(xs) == 0 {
+		return "no audience"
+	}
+	q := make([]string, len(xs))
+	for i, x := range xs {
+		q[i] = fmt.Sprintf("%q", clip(x))
+	}
+	return strings.Join(q, ", ")
+}
+
+// clip bounds attacker-controlled text echoed in a description.
+func clip(s string) string {
+	const max = 128
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
+}

@@ -1,0 +1,292 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/keys"
+)
+
+// MaxBodyBytes caps a /token request body: three tokens of MaxTokenBytes and
+// change.
+const MaxBodyBytes = 64 << 10
+
+// jwksMaxAge is how long downstream verifiers may cache the JWKS.
+const jwksMaxAge = "public, max-age=300"
+
+// Options build the handler.
+type Options struct {
+	Exchange       *exchange.Service
+	Keys           *atomic.Pointer[keys.Set]
+	Issuer         string // tokex's issuer URL (metadata issuer, iss of tokens)
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	// Ready reports readiness checks; nil means always ready.
+	Ready func() (bool, map[string]string)
+	// Extra mounts optional routes (the demo IdP).
+	Extra func(*gin.Engine)
+}
+
+// New builds the HTTP handler.
+func New(o Options) http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.Use(recovery(o.Logger))
+	if o.TracerProvider != nil {
+		r.Use(otelgin.Middleware("tokex", otelgin.WithTracerProvider(o.TracerProvider)))
+	}
+	h := &handlers{o: o}
+	h.metadata = mustJSON(h.buildMetadata())
+
+	r.POST("/token", h.token)
+	r.GET("/.well-known/jwks.json", h.jwks)
+	r.GET("/.well-known/oauth-authorization-server", h.serveMetadata)
+	r.GET("/.well-known/oauth-authorization-server/*issuerPath", h.serveMetadataPath)
+	r.GET("/.well-known/openid-configuration", h.serveMetadata)
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
+	if o.Extra != nil {
+		o.Extra(r)
+	}
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, http.StatusNotFound, api.ErrInvalidRequest, "no such endpoint")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, http.StatusMethodNotAllowed, api.ErrInvalidRequest, "method not allowed")
+	})
+	return r
+}
+
+type handlers struct {
+	o        Options
+	metadata []byte
+}
+
+// status maps OAuth error codes to HTTP statuses: the one table (RFC 6749 §5.2).
+func status(code api.ErrorCode) int {
+	switch code {
+	case api.ErrInvalidClient:
+		return http.StatusUnauthorized
+	case api.ErrTemporarilyUnavailable:
+		return http.StatusServiceUnavailable
+	case api.ErrServerError:
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+func (h *handlers) token(c *gin.Context) {
+	// RFC 6749 §3.2: the token endpoint takes a form body.
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "Content-Type must be application/x-www-form-urlencoded")
+		return
+	}
+	if q := c.Request.URL.RawQuery; q != "" {
+		// Tokens and secrets in a URL end up in access logs.
+		if vs, err := url.ParseQuery(q); err != nil || hasTokenParam(vs) {
+			writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "parameters must be sent in the request body, not the URL")
+			return
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(c, http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "the request body is larger than 64 KiB")
+			return
+		}
+		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "the request body could not be read")
+		return
+	}
+	form, err := BindTokenRequest(string(body))
+	if err != nil {
+		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, err.Error()) // formError text is client-safe
+		return
+	}
+	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret}
+	if authz := c.GetHeader("Authorization"); authz != "" {
+		user, pass, ok := c.Request.BasicAuth()
+		if !ok {
+			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
+			writeError(c, http.StatusUnauthorized, api.ErrInvalidClient, "the Authorization header must be HTTP Basic client credentials")
+			return
+		}
+		creds.Basic, creds.BasicUser, creds.BasicSecret = true, user, pass
+	}
+	resp, err := h.o.Exchange.Exchange(c.Request.Context(), exchange.Request{Form: form, Credentials: creds})
+	if err != nil {
+		var xe *exchange.Error
+		if !errors.As(err, &xe) {
+			writeError(c, http.StatusInternalServerError, api.ErrServerError, "internal error")
+			return
+		}
+		if xe.BasicChallenge {
+			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
+		}
+		desc := xe.Description
+		if xe.Code == api.ErrServerError {
+			desc = "internal error"
+		}
+		writeError(c, status(xe.Code), xe.Code, desc)
+		return
+	}
+	noStore(c)
+	writeJSON(c, http.StatusOK, resp)
+}
+
+func hasTokenParam(vs url.Values) bool {
+	for _, p := range []string{api.ParamSubjectToken, api.ParamActorToken, api.ParamClientSecret, api.ParamClientAssertion, api.ParamGrantType} {
+		if _, ok := vs[p]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *handlers) jwks(c *gin.Context) {
+	ks := h.o.Keys.Load()
+	c.Header("Cache-Control", jwksMaxAge)
+	c.Header("ETag", ks.ETag())
+	if match := c.GetHeader("If-None-Match"); match != "" && etagMatches(match, ks.ETag()) {
+		c.Status(http.StatusNotModified)
+		return
+	}
+	c.Data(http.StatusOK, "application/jwk-set+json", ks.JWKS())
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(t), "W/"))
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *handlers) buildMetadata() api.ServerMetadata {
+	algs := []string{}
+	for _, k := range h.o.Keys.Load().Keys() {
+		if !contains(algs, k.Alg) {
+			algs = append(algs, k.Alg)
+		}
+	}
+	return api.ServerMetadata{
+		Issuer:                            h.o.Issuer,
+		TokenEndpoint:                     h.o.Issuer + "/token",
+		JWKSURI:                           h.o.Issuer + "/.well-known/jwks.json",
+		ResponseTypesSupported:            []string{}, // RFC 8414 §2: required; tokex has no authorization endpoint
+		GrantTypesSupported:               []string{api.GrantTypeTokenExchange},
+		TokenEndpointAuthMethodsSupported: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost},
+		IDTokenSigningAlgValuesSupported:  algs,
+		SubjectTypesSupported:             []string{"public"},
+	}
+}
+
+func (h *handlers) serveMetadata(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=3600")
+	c.Data(http.StatusOK, "application/json", h.metadata)
+}
+
+// serveMetadataPath serves RFC 8414 §3.1 metadata for an issuer with a path:
+// /.well-known/oauth-authorization-server/<path>.
+func (h *handlers) serveMetadataPath(c *gin.Context) {
+	u, err := url.Parse(h.o.Issuer)
+	if err != nil || u.Path == "" || u.Path == "/" || c.Param("issuerPath") != u.Path {
+		writeError(c, http.StatusNotFound, api.ErrInvalidRequest, "no such endpoint")
+		return
+	}
+	h.serveMetadata(c)
+}
+
+func (h *handlers) healthz(c *gin.Context) {
+	writeJSON(c, http.StatusOK, api.HealthResponse{Status: "ok"})
+}
+
+func (h *handlers) readyz(c *gin.Context) {
+	ok, checks := true, map[string]string(nil)
+	if h.o.Ready != nil {
+		ok, checks = h.o.Ready()
+	}
+	if !ok {
+		writeJSON(c, http.StatusServiceUnavailable, api.HealthResponse{Status: "unavailable", Checks: checks})
+		return
+	}
+	writeJSON(c, http.StatusOK, api.HealthResponse{Status: "ready", Checks: checks})
+}
+
+func noStore(c *gin.Context) {
+	// RFC 6749 §5.1.
+	c.Header("Cache-Control", "no-store")
+	c.Header("Pragma", "no-cache")
+}
+
+func writeError(c *gin.Context, code int, e api.ErrorCode, desc string) {
+	noStore(c)
+	writeJSON(c, code, api.ErrorResponse{Error: e, ErrorDescription: desc})
+}
+
+func writeJSON(c *gin.Context, code int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		c.Data(http.StatusInternalServerError, "application/json", []byte(`{"error":"server_error"}`))
+		return
+	}
+	c.Data(code, "application/json", bytes.TrimRight(b.Bytes(), "\n"))
+}
+
+func recovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				if log != nil {
+					log.Error("panic in handler", "path", c.FullPath(), "panic", p)
+				}
+				c.Abort()
+				writeError(c, http.StatusInternalServerError, api.ErrServerError, "internal error")
+			}
+		}()
+		c.Next()
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+)
+
+// Tracing holds the tracer provider and whether spans leave the process.
+type Tracing struct {
+	Provider  *sdktrace.TracerProvider
+	Exporting bool
+}
+
+// Shutdown flushes and stops the provider.
+func (t *Tracing) Shutdown(ctx context.Context) error { return t.Provider.Shutdown(ctx) }
+
+// NewTracing builds a tracer provider from the standard variables:
+// OTEL_TRACES_EXPORTER (otlp, console, none), OTEL_EXPORTER_OTLP_* (endpoint,
+// protocol, headers), OTEL_TRACES_SAMPLER(_ARG), OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES. With no exporter set, an OTLP endpoint variable
+// implies otlp; with neither, nothing is exported (SPEC §2).
+func NewTracing(ctx context.Context, version string) (*Tracing, error) {
+	exp, err := autoexport.NewSpanExporter(ctx, autoexport.WithFallbackSpanExporter(fallbackExporter))
+	if err != nil {
+		return nil, err
+	}
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName("tokex"), semconv.ServiceVersion(version)),
+		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win
+		resource.WithTelemetrySDK(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, err
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	t := &Tracing{}
+	if exp != nil && !autoexport.IsNoneSpanExporter(exp) {
+		opts = append(opts, sdktrace.WithBatcher(exp))
+		t.Exporting = true
+	}
+	t.Provider = sdktrace.NewTracerProvider(opts...)
+	return t, nil
+}
+
+func fallbackExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return nil, nil // none
+	}
+	proto := os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+	if proto == "" {
+		proto = os.Getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+	}
+	if proto == "grpc" {
+		return otlptracegrpc.New(ctx)
+	}
+	return otlptracehttp.New(ctx)
+}
+
+// Loggers are the application log and the audit log.
+type Loggers struct {
+	App   *slog.Logger
+	Audit *slog.Logger
+}
+
+// NewLoggers writes JSON lines to w: application records at level and above,
+// audit records (log=audit) always.
+func NewLoggers(w io.Writer, level slog.Level) Loggers {
+	app := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	audit := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("log", "audit"))
+	return Loggers{App: app, Audit: audit}
+}
