@@ -59,3 +59,10 @@ func str(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// WithClaims sets the claims Claims returns, for a Principal built from claims
+// that were validated elsewhere (the explain mode, policy tests).
+func (p *Principal) WithClaims(claims map[string]any) *Principal {
+	p.once.Do(func() { p.claims = claims })
+	return p
+}
