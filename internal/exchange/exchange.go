@@ -99,8 +99,13 @@ type record struct {
 
 // Exchange runs one token exchange (RFC 8693 §2). The error, if any, is an *Error.
 func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse, error) {
-	ctx, span := s.tracer.Start(ctx, "tokex.exchange")
-	defer span.End()
+	// The transport's server span (otelgin) is the exchange's root when there is
+	// one: a second span per request would only repeat it.
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		ctx, span = s.tracer.Start(ctx, "tokex.exchange")
+		defer span.End()
+	}
 	var rec record
 	resp, err := s.run(ctx, req, &rec)
 	var xe *Error

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/tokex/tokex/api"
 )
@@ -15,37 +16,68 @@ func (e *formError) Error() string { return e.msg }
 // BindTokenRequest reads a token request from a form-urlencoded body. A
 // parameter given twice is refused (RFC 6749 §3.2: parameters MUST NOT be
 // included more than once); an empty value means absent (SPEC §5); unknown
-// parameters are ignored (RFC 6749 §3.2).
+// parameters are ignored (RFC 6749 §3.2). It walks the body once without
+// building a map: this runs on every exchange.
 func BindTokenRequest(body string) (api.TokenRequest, error) {
-	values, err := url.ParseQuery(body)
-	if err != nil {
-		return api.TokenRequest{}, &formError{"the request body is not valid application/x-www-form-urlencoded"}
-	}
 	var r api.TokenRequest
-	fields := map[string]*string{
-		api.ParamGrantType:           &r.GrantType,
-		api.ParamSubjectToken:        &r.SubjectToken,
-		api.ParamSubjectTokenType:    &r.SubjectTokenType,
-		api.ParamActorToken:          &r.ActorToken,
-		api.ParamActorTokenType:      &r.ActorTokenType,
-		api.ParamRequestedTokenType:  &r.RequestedTokenType,
-		api.ParamAudience:            &r.Audience,
-		api.ParamResource:            &r.Resource,
-		api.ParamScope:               &r.Scope,
-		api.ParamClientID:            &r.ClientID,
-		api.ParamClientSecret:        &r.ClientSecret,
-		api.ParamClientAssertion:     &r.ClientAssertion,
-		api.ParamClientAssertionType: &r.ClientAssertionType,
-	}
-	for name, vs := range values {
-		dst, ok := fields[name]
-		if !ok {
+	var seen uint16
+	for body != "" {
+		var pair string
+		pair, body, _ = strings.Cut(body, "&")
+		if pair == "" {
 			continue
 		}
-		if len(vs) > 1 {
-			return api.TokenRequest{}, &formError{fmt.Sprintf("parameter %s is given more than once", name)}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		if strings.Contains(rawKey, ";") {
+			// As url.ParseQuery: a semicolon separator is ambiguous (Go 1.17+).
+			return api.TokenRequest{}, &formError{"the request body is not valid application/x-www-form-urlencoded"}
 		}
-		*dst = vs[0]
+		key, err1 := url.QueryUnescape(rawKey)
+		value, err2 := url.QueryUnescape(rawValue)
+		if err1 != nil || err2 != nil {
+			return api.TokenRequest{}, &formError{"the request body is not valid application/x-www-form-urlencoded"}
+		}
+		dst, bit := fieldOf(&r, key)
+		if dst == nil {
+			continue
+		}
+		if seen&bit != 0 {
+			return api.TokenRequest{}, &formError{fmt.Sprintf("parameter %s is given more than once", key)}
+		}
+		seen |= bit
+		*dst = value
 	}
 	return r, nil
+}
+
+func fieldOf(r *api.TokenRequest, name string) (*string, uint16) {
+	switch name {
+	case api.ParamGrantType:
+		return &r.GrantType, 1 << 0
+	case api.ParamSubjectToken:
+		return &r.SubjectToken, 1 << 1
+	case api.ParamSubjectTokenType:
+		return &r.SubjectTokenType, 1 << 2
+	case api.ParamActorToken:
+		return &r.ActorToken, 1 << 3
+	case api.ParamActorTokenType:
+		return &r.ActorTokenType, 1 << 4
+	case api.ParamRequestedTokenType:
+		return &r.RequestedTokenType, 1 << 5
+	case api.ParamAudience:
+		return &r.Audience, 1 << 6
+	case api.ParamResource:
+		return &r.Resource, 1 << 7
+	case api.ParamScope:
+		return &r.Scope, 1 << 8
+	case api.ParamClientID:
+		return &r.ClientID, 1 << 9
+	case api.ParamClientSecret:
+		return &r.ClientSecret, 1 << 10
+	case api.ParamClientAssertion:
+		return &r.ClientAssertion, 1 << 11
+	case api.ParamClientAssertionType:
+		return &r.ClientAssertionType, 1 << 12
+	}
+	return nil, 0
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -246,14 +245,12 @@ func writeError(c *gin.Context, code int, e api.ErrorCode, desc string) {
 }
 
 func writeJSON(c *gin.Context, code int, v any) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := json.Marshal(v)
+	if err != nil {
 		c.Data(http.StatusInternalServerError, "application/json", []byte(`{"error":"server_error"}`))
 		return
 	}
-	c.Data(code, "application/json", bytes.TrimRight(b.Bytes(), "\n"))
+	c.Data(code, "application/json", b)
 }
 
 func recovery(log *slog.Logger) gin.HandlerFunc {

@@ -1,0 +1,149 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/demo"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/keys"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/server"
+	"github.com/tokex/tokex/internal/telemetry"
+)
+
+const benchIssuer = "http://localhost:8080"
+
+// stack is the whole production pipeline in-process: demo policy with an RS256
+// upstream, ES256 minting, JSON audit log and an SDK tracer provider, as serve
+// wires them.
+type stack struct {
+	handler http.Handler
+	idp     *demo.IdP
+	close   func()
+}
+
+func newStack(tb testing.TB, audit io.Writer) *stack {
+	tb.Helper()
+	idp, err := demo.New(benchIssuer, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	doc, err := idp.Policy()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pol, err := config.ParsePolicy(doc, "", config.Overrides{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	compiled, err := policy.Compile(pol)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ks, err := keys.Generate(keys.ES256)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var keySet atomic.Pointer[keys.Set]
+	keySet.Store(ks)
+	reg := issuer.NewRegistry(pol.Issuers, issuer.Options{})
+	if !reg.WaitReady(context.Background()) {
+		tb.Fatal("issuer not ready")
+	}
+	tp := sdktrace.NewTracerProvider() // tracing on, nothing exported: the production default
+	logs := telemetry.NewLoggers(audit, 0)
+	svc := exchange.New(exchange.Options{
+		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(pol.Clients), Issuers: reg},
+		Minter: mint.New(pol.Issuer, &keySet, nil),
+		Audit:  logs.Audit,
+		Tracer: tp.Tracer("bench"),
+	})
+	h := server.New(server.Options{Exchange: svc, Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp})
+	return &stack{handler: h, idp: idp, close: func() { reg.Close(); _ = tp.Shutdown(context.Background()) }}
+}
+
+func exchangeBody(subject string) string {
+	return url.Values{
+		"grant_type":         {api.GrantTypeTokenExchange},
+		"subject_token":      {subject},
+		"subject_token_type": {api.TokenTypeAccessToken},
+		"audience":           {demo.Audience},
+		"scope":              {"orders.read"},
+	}.Encode()
+}
+
+// BenchmarkExchange is one whole exchange through the HTTP handler: form,
+// client auth, RS256 subject validation, policy, ES256 minting, audit, spans.
+func BenchmarkExchange(b *testing.B) {
+	s := newStack(b, io.Discard)
+	defer s.close()
+	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := exchangeBody(subject)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		// http.NewRequest, not httptest.NewRequest: the latter re-parses a
+		// serialized request through a fresh bufio.Reader, which is harness
+		// cost, not tokex's.
+		req, _ := http.NewRequest(http.MethodPost, "/token", strings.NewReader(body))
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(demo.ClientID, demo.ClientSecret)
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+}
+
+// BenchmarkCryptoFloor is only the cryptography an exchange cannot avoid: one
+// RS256 verify and one ES256 sign, on pre-built inputs.
+func BenchmarkCryptoFloor(b *testing.B) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	input := strings.Repeat("eyJhbGciOiJSUzI1NiJ9.", 1) + strings.Repeat("x", 400)
+	sig, err := jwt.SigningMethodRS256.Sign(input, rsaKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := &rsaKey.PublicKey
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := jwt.SigningMethodRS256.Verify(input, sig, pub); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := jwt.SigningMethodES256.Sign(input, ecKey); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
