@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/sethvargo/go-envconfig"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
@@ -159,7 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		},
 	}
 	if idp != nil {
-		opts.Extra = func(r *gin.Engine) { r.POST("/demo/token", gin.WrapF(idp.ServeToken)) }
+		opts.Demo = idp.ServeToken
 	}
 	srv := &http.Server{
 		Addr:              env.Addr,

@@ -43,6 +43,9 @@ type stack struct {
 
 func newStack(tb testing.TB, audit io.Writer) *stack {
 	tb.Helper()
+	if audit == nil {
+		audit = io.Discard
+	}
 	idp, err := demo.New(benchIssuer, nil)
 	if err != nil {
 		tb.Fatal(err)
@@ -77,7 +80,7 @@ func newStack(tb testing.TB, audit io.Writer) *stack {
 		Audit:  logs.Audit,
 		Tracer: tp.Tracer("bench"),
 	})
-	h := server.New(server.Options{Exchange: svc, Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp})
+	h := server.New(server.Options{Exchange: svc, Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp, Demo: idp.ServeToken})
 	return &stack{handler: h, idp: idp, close: func() { reg.Close(); _ = tp.Shutdown(context.Background()) }}
 }
 

@@ -37,8 +37,8 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// Ready reports readiness checks; nil means always ready.
 	Ready func() (bool, map[string]string)
-	// Extra mounts optional routes (the demo IdP).
-	Extra func(*gin.Engine)
+	// Demo, when set, serves POST /demo/token (demo mode only).
+	Demo http.HandlerFunc
 }
 
 // New builds the HTTP handler.
@@ -62,8 +62,8 @@ func New(o Options) http.Handler {
 	r.GET("/.well-known/openid-configuration", h.serveMetadata)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
-	if o.Extra != nil {
-		o.Extra(r)
+	if o.Demo != nil {
+		r.POST("/demo/token", gin.WrapF(o.Demo))
 	}
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, http.StatusNotFound, api.ErrInvalidRequest, "no such endpoint")
