@@ -71,7 +71,7 @@ func newHarness(t *testing.T, ver *fakeVerifier) *harness {
 	sum := sha256.Sum256([]byte(secret))
 	lifetime := config.Duration(10 * time.Minute)
 	pol := &config.Policy{
-		Issuer: stsIssuer,
+		Issuer:  stsIssuer,
 		Issuers: []config.Issuer{{Name: "corp", IssuerURL: "https://idp.example.com", JWKSURI: "https://idp.example.com/jwks"}},
 		Clients: []config.Client{{ID: "orders", SecretSHA256: hex.EncodeToString(sum[:])}},
 		Rules: []config.Rule{
