@@ -55,15 +55,24 @@ func New(o Options) http.Handler {
 	h := &handlers{o: o}
 	h.metadata = mustJSON(h.buildMetadata())
 
-	r.POST("/token", h.token)
-	r.GET("/.well-known/jwks.json", h.jwks)
-	r.GET("/.well-known/oauth-authorization-server", h.serveMetadata)
+	mount := func(g gin.IRoutes) {
+		g.POST("/token", h.token)
+		g.GET("/.well-known/jwks.json", h.jwks)
+		g.GET("/.well-known/oauth-authorization-server", h.serveMetadata)
+		g.GET("/.well-known/openid-configuration", h.serveMetadata)
+		if o.Demo != nil {
+			g.POST("/demo/token", gin.WrapF(o.Demo))
+		}
+	}
+	mount(r)
 	r.GET("/.well-known/oauth-authorization-server/*issuerPath", h.serveMetadataPath)
-	r.GET("/.well-known/openid-configuration", h.serveMetadata)
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
-	if o.Demo != nil {
-		r.POST("/demo/token", gin.WrapF(o.Demo))
+	if p := issuerPath(o.Issuer); p != "" {
+		// The metadata advertises <issuer>/token and <issuer>/.well-known/...,
+		// and OIDC discovery appends to the issuer: serve them under the
+		// issuer's path too, as well as at the root for proxies that strip it.
+		mount(r.Group(p))
 	}
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, http.StatusNotFound, api.ErrInvalidRequest, "no such endpoint")
@@ -209,12 +218,20 @@ func (h *handlers) serveMetadata(c *gin.Context) {
 // serveMetadataPath serves RFC 8414 §3.1 metadata for an issuer with a path:
 // /.well-known/oauth-authorization-server/<path>.
 func (h *handlers) serveMetadataPath(c *gin.Context) {
-	u, err := url.Parse(h.o.Issuer)
-	if err != nil || u.Path == "" || u.Path == "/" || c.Param("issuerPath") != u.Path {
+	if p := issuerPath(h.o.Issuer); p == "" || c.Param("issuerPath") != p {
 		writeError(c, http.StatusNotFound, api.ErrInvalidRequest, "no such endpoint")
 		return
 	}
 	h.serveMetadata(c)
+}
+
+// issuerPath is the path of the issuer URL without a trailing '/', or "".
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
 }
 
 func (h *handlers) healthz(c *gin.Context) {

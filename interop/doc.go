@@ -1,0 +1,10 @@
+// Package interop checks that tokex works unchanged with OAuth and JWT
+// libraries nobody on the tokex team wrote: golang.org/x/oauth2 (the token
+// exchange through clientcredentials), github.com/coreos/go-oidc/v3
+// (discovery and validation of the minted token against the remote JWKS) and,
+// in node/, panva's openid-client, jose and oauth4webapi.
+//
+// The tests build the real binary, run it in demo mode on a loopback port and
+// talk to it over HTTP only, with the wire strings an outside client would
+// use; nothing here imports tokex's own packages.
+package interop
