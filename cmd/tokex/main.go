@@ -29,6 +29,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
+	case "keys":
+		return keysCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tokex %s\n", version)
 		return 0
@@ -48,4 +50,6 @@ commands:
             settings: TOKEX_CONFIG, TOKEX_ADDR, TOKEX_ISSUER, TOKEX_KEYS, TOKEX_LOG_LEVEL
             and the standard OTEL_* variables; flags --config, --addr, --issuer,
             --keys, --log-level override them
+  keys generate [--alg ES256|EdDSA|RS256]
+            print a new private JWKS for the keys file (keep it secret)
   version   print the version`
