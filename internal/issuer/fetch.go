@@ -145,9 +145,19 @@ func (v *verifier) loadKeysLocked(ctx context.Context) error {
 		}
 	}
 	v.jwksURL.Store(&u)
+	// NewStorageFromHTTP starts its refresh goroutine before the first fetch and
+	// leaves it running when that fetch fails: a failed attempt must stop it, or
+	// an IdP that stays down piles up one goroutine per retry.
+	sctx, stop := context.WithCancel(r.ctx)
+	loaded := false
+	defer func() {
+		if !loaded {
+			stop()
+		}
+	}()
 	store, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
 		Client:          v.client,
-		Ctx:             r.ctx, // ends the refresh goroutine on Close
+		Ctx:             sctx, // ends the refresh goroutine on Close
 		HTTPTimeout:     r.opts.HTTPTimeout,
 		RefreshInterval: r.opts.RefreshInterval,
 		RefreshErrorHandler: func(ctx context.Context, err error) {
@@ -173,6 +183,7 @@ func (v *verifier) loadKeysLocked(ctx context.Context) error {
 		return err
 	}
 	v.kf.Store(&kf)
+	loaded = true
 	r.opts.Logger.Info("upstream issuer keys loaded", "issuer", v.cfg.Name, "jwks_uri", u)
 	return nil
 }

@@ -82,6 +82,10 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 func (r *Registry) Close() {
 	r.cancel()
 	r.wg.Wait()
+	// Keep-alive connections to the IdPs would outlive the registry otherwise.
+	if t, ok := r.opts.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
 }
 
 // WaitReady waits until every issuer's keys are loaded or ctx ends; it reports

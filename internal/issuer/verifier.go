@@ -195,18 +195,22 @@ func idTokenTell(c *tokenClaims, accepted []string) string {
 
 func (v *verifier) keyError(ctx context.Context, tok *jwt.Token, kf keyfunc.Keyfunc, err error) error {
 	name := v.cfg.Name
-	kid, _ := tok.Header["kid"].(string)
-	if errors.Is(err, jwkset.ErrKeyNotFound) {
-		if all, _ := kf.Storage().KeyReadAll(ctx); len(all) == 0 {
+	kid, isString := tok.Header["kid"].(string)
+	if _, ok := tok.Header["kid"]; ok && !isString {
+		return refuse(ReasonMalformed, err, "the kid header must be a string")
+	}
+	all, _ := kf.Storage().KeyReadAll(ctx)
+	// jwkset says ErrKeyNotFound only when it was allowed to refetch; when the
+	// unknown-kid rate limit forbids a refetch it returns the limiter's error
+	// instead. Either way the kid is not among the issuer's keys.
+	if errors.Is(err, jwkset.ErrKeyNotFound) || !slices.ContainsFunc(all, func(k jwkset.JWK) bool { return k.Marshal().KID == kid }) {
+		if len(all) == 0 {
 			return refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", name)
 		}
 		if v.fetch != nil && v.fetch.failing() {
 			return refuse(ReasonKeysUnavailable, err, "key id %q is not among the known keys of issuer %q, and its JWKS cannot be fetched right now", clip(kid), name)
 		}
 		return refuse(ReasonUnknownKey, err, "unknown key id %q: not in the JWKS of issuer %q", clip(kid), name)
-	}
-	if _, ok := tok.Header["kid"]; ok && kid == "" {
-		return refuse(ReasonMalformed, err, "the kid header must be a string")
 	}
 	// keyfunc refuses a JWK whose alg differs from the token's.
 	return refuse(ReasonAlgorithm, err, "key %q of issuer %q is not for algorithm %q", clip(kid), name, tok.Header["alg"])
