@@ -122,6 +122,18 @@ func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse
 	return resp, nil
 }
 
+// Refused records an exchange the transport refused before the pipeline could
+// run (unreadable form, wrong content type, parameters in the URL): every
+// exchange, accepted or refused, has one audit event (SPEC §5).
+func (s *Service) Refused(ctx context.Context, e *Error) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		ctx, span = s.tracer.Start(ctx, "tokex.exchange")
+		defer span.End()
+	}
+	s.finish(ctx, span, &record{code: e.Code, reason: e.Reason}, e)
+}
+
 func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.TokenResponse, error) {
 	st := s.state.Load()
 	f := &req.Form

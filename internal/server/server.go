@@ -102,16 +102,21 @@ func status(code api.ErrorCode) int {
 }
 
 func (h *handlers) token(c *gin.Context) {
+	// refuse answers a request the pipeline cannot even read, and audits it.
+	refuse := func(status int, code api.ErrorCode, reason, desc string) {
+		h.o.Exchange.Refused(c.Request.Context(), &exchange.Error{Code: code, Reason: reason, Description: desc})
+		writeError(c, status, code, desc)
+	}
 	// RFC 6749 §3.2: the token endpoint takes a form body.
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
-		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "Content-Type must be application/x-www-form-urlencoded")
+		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "bad_content_type", "Content-Type must be application/x-www-form-urlencoded")
 		return
 	}
 	if q := c.Request.URL.RawQuery; q != "" {
 		// Tokens and secrets in a URL end up in access logs.
 		if vs, err := url.ParseQuery(q); err != nil || hasTokenParam(vs) {
-			writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "parameters must be sent in the request body, not the URL")
+			refuse(http.StatusBadRequest, api.ErrInvalidRequest, "parameters_in_url", "parameters must be sent in the request body, not the URL")
 			return
 		}
 	}
@@ -119,15 +124,15 @@ func (h *handlers) token(c *gin.Context) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(c, http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "the request body is larger than 64 KiB")
+			refuse(http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "body_too_large", "the request body is larger than 64 KiB")
 			return
 		}
-		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, "the request body could not be read")
+		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "unreadable_body", "the request body could not be read")
 		return
 	}
 	form, err := BindTokenRequest(string(body))
 	if err != nil {
-		writeError(c, http.StatusBadRequest, api.ErrInvalidRequest, err.Error()) // formError text is client-safe
+		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "malformed_form", err.Error()) // formError text is client-safe
 		return
 	}
 	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret}
@@ -135,7 +140,7 @@ func (h *handlers) token(c *gin.Context) {
 		user, pass, ok := c.Request.BasicAuth()
 		if !ok {
 			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
-			writeError(c, http.StatusUnauthorized, api.ErrInvalidClient, "the Authorization header must be HTTP Basic client credentials")
+			refuse(http.StatusUnauthorized, api.ErrInvalidClient, "client_auth_failed", "the Authorization header must be HTTP Basic client credentials")
 			return
 		}
 		creds.Basic, creds.BasicUser, creds.BasicSecret = true, user, pass
@@ -147,8 +152,11 @@ func (h *handlers) token(c *gin.Context) {
 			writeError(c, http.StatusInternalServerError, api.ErrServerError, "internal error")
 			return
 		}
-		if xe.BasicChallenge {
+		switch {
+		case xe.BasicChallenge:
 			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
+		case xe.Code == api.ErrTemporarilyUnavailable:
+			c.Header("Retry-After", retryAfterSeconds)
 		}
 		desc := xe.Description
 		if xe.Code == api.ErrServerError {
@@ -160,6 +168,10 @@ func (h *handlers) token(c *gin.Context) {
 	noStore(c)
 	writeJSON(c, http.StatusOK, resp)
 }
+
+// retryAfterSeconds is the Retry-After of a 503: about when an upstream's keys
+// are tried again.
+const retryAfterSeconds = "5"
 
 func hasTokenParam(vs url.Values) bool {
 	for _, p := range []string{api.ParamSubjectToken, api.ParamActorToken, api.ParamClientSecret, api.ParamClientAssertion, api.ParamGrantType} {
