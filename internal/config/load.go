@@ -1,7 +1,10 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"sort"
@@ -38,16 +41,37 @@ func LoadPolicyFile(path string, o Overrides) (*Policy, error) {
 // ParsePolicy parses and validates a policy document. Unknown keys are errors: a
 // typo must never silently drop a check. Every problem is reported at once.
 func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
+	notYAML := func(err error) error {
+		return &FileError{File: file, Problems: []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, &FileError{File: file, Problems: []Problem{{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}}
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, notYAML(err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, &FileError{File: file, Problems: []Problem{{Msg: "file is empty"}}}
 	}
+	// yaml.Unmarshal would silently ignore every document after the first; empty
+	// ones (a trailing ---) are harmless.
+	for {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, notYAML(err)
+		}
+		if len(next.Content) == 1 && next.Content[0].Kind == yaml.ScalarNode && next.Content[0].Tag == "!!null" {
+			continue
+		}
+		return nil, &FileError{File: file, Problems: []Problem{{Line: next.Line, Msg: fmt.Sprintf("a second YAML document starts at line %d: a policy file holds exactly one", next.Line)}}}
+	}
 	lines := map[string]int{}
 	ps := NewProblems(lines)
-	walk(doc.Content[0], reflect.TypeFor[Policy](), "", ps, lines)
+	budget := countNodes(doc.Content[0]) + maxAliasExpansion
+	walk(doc.Content[0], reflect.TypeFor[Policy](), "", ps, lines, &budget)
 	if err := ps.Err(file); err != nil {
 		return nil, err
 	}
@@ -55,6 +79,7 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 	if err := doc.Content[0].Decode(p); err != nil {
 		return nil, &FileError{File: file, Problems: []Problem{{Msg: err.Error()}}}
 	}
+	p.resolveKeys()
 	if o.Issuer != "" {
 		p.Issuer = o.Issuer
 	}
@@ -70,9 +95,32 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 
 var durationType = reflect.TypeFor[Duration]()
 
+// maxAliasExpansion bounds the nodes that YAML aliases may add to the walk. An
+// alias is walked where it is used, so anchors that refer to anchors would
+// otherwise let a small file cost quadratic time and memory.
+const maxAliasExpansion = 100_000
+
+// countNodes counts the nodes of the document as written (aliases not followed).
+func countNodes(n *yaml.Node) int {
+	c := 1
+	for _, ch := range n.Content {
+		c += countNodes(ch)
+	}
+	return c
+}
+
 // walk checks node n against Go type t before decoding, so that unknown keys
 // and wrong shapes are reported with their key path instead of yaml's first error.
-func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[string]int) {
+func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[string]int, budget *int) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem() // an optional value is checked as the value
+	}
+	if *budget--; *budget < 0 {
+		if *budget == -1 {
+			ps.Add(path, "YAML aliases expand to more than %d values; write the policy out", maxAliasExpansion)
+		}
+		return
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
@@ -88,10 +136,6 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 		if _, err := parseDuration(n); err != nil {
 			ps.Add(path, "%v", err)
 		}
-		return
-	}
-	if t.Kind() == reflect.Pointer {
-		walk(n, t.Elem(), path, ps, lines)
 		return
 	}
 	switch t.Kind() {
@@ -124,7 +168,7 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 				continue
 			}
 			seen[k.Value] = true
-			walk(v, ft, sub, ps, lines)
+			walk(v, ft, sub, ps, lines, budget)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -132,7 +176,7 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 			return
 		}
 		for i, item := range n.Content {
-			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), ps, lines)
+			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), ps, lines, budget)
 		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {

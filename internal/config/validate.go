@@ -40,11 +40,16 @@ var (
 	scopeTokenRe = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
 )
 
-func (p *Policy) applyDefaults() {
+// resolveKeys makes the file's own relative keys path relative to the policy
+// file, as operators expect. It runs before Overrides are applied: TOKEX_KEYS and
+// --keys are process settings, relative to the working directory like any other.
+func (p *Policy) resolveKeys() {
 	if p.Keys != "" && p.File != "" && !filepath.IsAbs(p.Keys) && !strings.HasPrefix(p.Keys, "env:") {
-		// A relative keys path is relative to the policy file, as operators expect.
 		p.Keys = filepath.Join(filepath.Dir(p.File), p.Keys)
 	}
+}
+
+func (p *Policy) applyDefaults() {
 	if p.Token.DefaultLifetime == 0 {
 		p.Token.DefaultLifetime = Duration(DefaultLifetime)
 	}
@@ -259,7 +264,7 @@ func checkURL(s string) string {
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return fmt.Sprintf("%q must use https (http only for localhost)", s)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.Contains(s, "#") {
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || strings.Contains(s, "#") {
 		return fmt.Sprintf("%q must not have a query, fragment or credentials", s)
 	}
 	return ""

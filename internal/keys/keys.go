@@ -159,6 +159,13 @@ func parseKey(ps *config.Problems, at string, raw json.RawMessage) (*SigningKey,
 		ps.Add(at, "not a JWK: %v", err)
 		return nil, false
 	}
+	switch m.KTY {
+	case jwkset.KtyEC, jwkset.KtyOKP, jwkset.KtyRSA:
+	default:
+		// Before the d check: a symmetric key has no d, but it is not a public key.
+		ps.Add(at+".kty", "%q keys cannot sign here; use EC P-256 (ES256), OKP Ed25519 (EdDSA) or RSA (RS256)", m.KTY)
+		return nil, false
+	}
 	before := ps.Len()
 	if m.KID == "" {
 		ps.Add(at+".kid", "required: downstream verifiers pick the key by kid")
@@ -185,6 +192,12 @@ func parseKey(ps *config.Problems, at string, raw json.RawMessage) (*SigningKey,
 			ps.Add(at+".crv", "%q: only P-256 (ES256) EC keys are supported", m.CRV)
 			return nil, false
 		}
+		// x and y of another key would make tokex sign tokens that its own
+		// published JWKS cannot verify: the public half must be that of d.
+		if !publicMatches(key) {
+			ps.Add(at, "x and y are not the public key of d: tokens signed with it would not verify")
+			return nil, false
+		}
 		want = ES256
 	case ed25519.PrivateKey:
 		want = EdDSA
@@ -194,6 +207,10 @@ func parseKey(ps *config.Problems, at string, raw json.RawMessage) (*SigningKey,
 			return nil, false
 		}
 		want = RS256
+	case *rsa.PublicKey:
+		// RFC 7518 §6.3.2 lets a private RSA JWK carry d alone; signing needs the rest.
+		ps.Add(at, "an RSA private key needs p, q, dp, dq and qi besides d (RFC 7518 §6.3.2)")
+		return nil, false
 	default:
 		ps.Add(at+".kty", "%q keys cannot sign here; use EC P-256 (ES256), OKP Ed25519 (EdDSA) or RSA (RS256)", m.KTY)
 		return nil, false
@@ -210,6 +227,16 @@ func parseKey(ps *config.Problems, at string, raw json.RawMessage) (*SigningKey,
 		return nil, false
 	}
 	return k, true
+}
+
+// publicMatches reports whether the public half of key is the one its d implies.
+func publicMatches(key *ecdsa.PrivateKey) bool {
+	d, err := key.Bytes()
+	if err != nil {
+		return false
+	}
+	derived, err := ecdsa.ParseRawPrivateKey(key.Curve, d)
+	return err == nil && derived.PublicKey.Equal(&key.PublicKey)
 }
 
 func newSigningKey(kid, alg string, priv crypto.Signer) (*SigningKey, error) {

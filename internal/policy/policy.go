@@ -101,8 +101,9 @@ func Compile(p *config.Policy) (*Policy, error) {
 	}
 	for i, rc := range p.Rules {
 		r := &Rule{
-			Name: rc.Name, Audience: rc.Audience, Scopes: rc.Scopes,
-			Clients: rc.Clients, Issuers: rc.Issuers,
+			// Copies: the compiled policy must not change when its source does.
+			Name: rc.Name, Audience: rc.Audience, Scopes: slices.Clone(rc.Scopes),
+			Clients: slices.Clone(rc.Clients), Issuers: slices.Clone(rc.Issuers),
 			Lifetime: p.Token.DefaultLifetime.D(),
 		}
 		if rc.Lifetime != nil {
@@ -191,7 +192,8 @@ func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request
 				Description: fmt.Sprintf("the subject token does not meet the condition of rule %q", r.Name)}
 		}
 	}
-	scopes := r.Scopes
+	// A copy: the grant is the caller's to keep or change; the rule is shared.
+	scopes := slices.Clone(r.Scopes)
 	if len(req.Scopes) > 0 {
 		scopes = make([]string, 0, len(req.Scopes))
 		for _, s := range req.Scopes {
