@@ -63,7 +63,7 @@ func TestKeysGenerateLoads(t *testing.T) {
 // TestServeRefusesBadPolicy: every problem is reported, with the file and key paths.
 func TestServeRefusesBadPolicy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
-	bad := "issuer: https://sts.example.com\nissuers:\n  - name: corp\n    issuer_url: https://idp.example.com\n    algorithms: [HS256]\nclients:\n  - id: a\n    secret_sha256: nothex\nrules:\n  - name: r\n    clients: [a]\n    issuers: [corp]\n    scopes: [x]\n    lifetim: 5m\n"
+	bad := "issuer: https://sts.example.com\nissuers:\n  - name: corp\n    issuer_url: https://idp.example.com\n    algorithms: [HS256]\nclients:\n  - id: a\n    secret_sha256: nothex\nrules:\n  - name: r\n    clients: [a]\n    issuers: [corp]\n    scopes: [x]\n    lifetim: 5m\n    require: 'claims.tid ==== 1'\n"
 	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,8 @@ func TestServeRefusesBadPolicy(t *testing.T) {
 	if code := run(context.Background(), []string{"serve"}, &out, &errb); code != 1 {
 		t.Fatalf("exit %d, want 1; stderr: %s", code, errb.String())
 	}
-	for _, want := range []string{path, "rules[0].lifetim", "refusing to start"} {
+	// An unknown key does not hide the other problems: all are reported at once.
+	for _, want := range []string{path, "rules[0].lifetim", "rules[0].audience", "issuers[0].algorithms[0]", "clients[0].secret_sha256", "rules[0].require", "refusing to start"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}

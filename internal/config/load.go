@@ -72,12 +72,18 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 	ps := NewProblems(lines)
 	budget := countNodes(doc.Content[0]) + maxAliasExpansion
 	walk(doc.Content[0], reflect.TypeFor[Policy](), "", ps, lines, &budget)
-	if err := ps.Err(file); err != nil {
-		return nil, err
+	if budget < 0 {
+		return nil, ps.Err(file) // an alias bomb: decoding would expand it
 	}
+	shape := ps.list
 	p := &Policy{File: file, Lines: lines}
 	if err := doc.Content[0].Decode(p); err != nil {
-		return nil, &FileError{File: file, Problems: []Problem{{Msg: err.Error()}}}
+		// Type errors were reported with their paths by walk; decoding went on
+		// past them (yaml.v3 does), so the semantic checks below still run.
+		var te *yaml.TypeError
+		if !errors.As(err, &te) || len(shape) == 0 {
+			return nil, &FileError{File: file, Problems: []Problem{{Msg: err.Error()}}}
+		}
 	}
 	p.resolveKeys()
 	if o.Issuer != "" {
@@ -87,10 +93,37 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 		p.Keys = o.Keys
 	}
 	p.applyDefaults()
-	if err := p.Validate(); err != nil {
-		return nil, err
+	err := p.Validate()
+	if len(shape) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
-	return p, nil
+	// Report shape problems and every semantic problem not caused by one, so
+	// an operator sees all that is wrong at once (a typo does not hide a bad
+	// algorithm elsewhere).
+	all := NewProblems(lines)
+	all.list = append(all.list, shape...)
+	var fe *FileError
+	if errors.As(err, &fe) {
+		for _, pr := range fe.Problems {
+			if !underAny(pr.Path, shape) {
+				all.list = append(all.list, pr)
+			}
+		}
+	}
+	return nil, all.Err(file)
+}
+
+// underAny reports whether path is at or below the path of one of ps.
+func underAny(path string, ps []Problem) bool {
+	for _, p := range ps {
+		if p.Path == "" || path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 var durationType = reflect.TypeFor[Duration]()

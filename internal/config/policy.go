@@ -67,7 +67,9 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := parseDuration(n)
 	if err != nil {
-		return err
+		// A TypeError lets yaml.v3 decode the rest of the file, so the other
+		// problems are still found (walk has already reported this one).
+		return &yaml.TypeError{Errors: []string{err.Error()}}
 	}
 	*d = Duration(v)
 	return nil

@@ -11,7 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"cel.dev/cel-go/cel"
 	"github.com/MicahParks/jwkset"
+
+	"github.com/tokex/tokex/internal/condition"
 )
 
 // Defaults of SPEC §3.
@@ -141,6 +144,8 @@ func (p *Policy) Validate() error {
 	}
 
 	rules := map[string]bool{}
+	var celEnv *cel.Env
+	var celErr error
 	if len(p.Rules) == 0 {
 		ps.Add("rules", "at least one rule is required")
 	}
@@ -174,6 +179,18 @@ func (p *Policy) Validate() error {
 				ps.Add(fmt.Sprintf("%s.scopes[%d]", at, j), "%q is listed twice", s)
 			}
 			seen[s] = true
+		}
+		if strings.TrimSpace(r.Require) != "" {
+			if celEnv == nil {
+				if celEnv, celErr = condition.NewEnv(); celErr != nil {
+					ps.Add(at+".require", "cannot check conditions: %v", celErr)
+				}
+			}
+			if celEnv != nil {
+				if _, err := condition.Compile(celEnv, r.Require); err != nil {
+					ps.Add(at+".require", "%v", err)
+				}
+			}
 		}
 		if r.Lifetime != nil {
 			switch l := r.Lifetime.D(); {

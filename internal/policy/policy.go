@@ -9,13 +9,10 @@ import (
 
 	"cel.dev/cel-go/cel"
 
+	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/issuer"
 )
-
-// celCostLimit bounds the work of one condition, so no policy can make an
-// exchange arbitrarily expensive.
-const celCostLimit = 10_000
 
 // Rule is one compiled exchange rule.
 type Rule struct {
@@ -79,17 +76,12 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Compile validates p and builds the indexed policy.
 func Compile(p *config.Policy) (*Policy, error) {
-	ps := config.NewProblems(p.Lines)
+	// Validate reports every problem, CEL conditions included.
 	if err := p.Validate(); err != nil {
-		if fe, ok := err.(*config.FileError); ok {
-			for _, pr := range fe.Problems {
-				ps.Add(pr.Path, "%s", pr.Msg)
-			}
-		} else {
-			return nil, err
-		}
+		return nil, err
 	}
-	env, err := NewEnv()
+	ps := config.NewProblems(p.Lines)
+	env, err := condition.NewEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +102,7 @@ func Compile(p *config.Policy) (*Policy, error) {
 			r.Lifetime = rc.Lifetime.D()
 		}
 		if strings.TrimSpace(rc.Require) != "" {
-			prg, err := compileCondition(env, rc.Require)
+			prg, err := condition.Compile(env, rc.Require)
 			if err != nil {
 				ps.Add(fmt.Sprintf("rules[%d].require", i), "%v", err)
 			}
@@ -134,27 +126,6 @@ func Compile(p *config.Policy) (*Policy, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// NewEnv is the CEL environment of rule conditions: `claims` is the subject
-// token's claims.
-func NewEnv() (*cel.Env, error) {
-	return cel.NewEnv(cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)))
-}
-
-func compileCondition(env *cel.Env, expr string) (cel.Program, error) {
-	ast, iss := env.Compile(expr)
-	if iss.Err() != nil {
-		return nil, fmt.Errorf("not a valid CEL condition: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
-	}
-	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("must be a boolean condition, not %s", ast.OutputType())
-	}
-	prg, err := env.Program(ast, cel.CostLimit(celCostLimit), cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, fmt.Errorf("cannot build condition: %w", err)
-	}
-	return prg, nil
 }
 
 // Lookup finds the rule for (client, issuer, audience). With no audience, the
