@@ -102,7 +102,7 @@ func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse
 	// The transport's server span (otelgin) is the exchange's root when there is
 	// one: a second span per request would only repeat it.
 	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
+	if !span.SpanContext().IsValid() {
 		ctx, span = s.tracer.Start(ctx, "tokex.exchange")
 		defer span.End()
 	}
@@ -127,7 +127,7 @@ func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse
 // exchange, accepted or refused, has one audit event (SPEC §5).
 func (s *Service) Refused(ctx context.Context, e *Error) {
 	span := trace.SpanFromContext(ctx)
-	if !span.IsRecording() {
+	if !span.SpanContext().IsValid() {
 		ctx, span = s.tracer.Start(ctx, "tokex.exchange")
 		defer span.End()
 	}
@@ -218,7 +218,6 @@ func (s *Service) authenticate(ctx context.Context, st *State, c client.Credenti
 		// RFC 6749 §5.2: invalid_client; SPEC §5.1: always 401 with a challenge.
 		return nil, fail(span, &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed", Description: desc, BasicChallenge: true})
 	}
-	span.SetAttributes(attribute.String(AttrClientID, cl.ID))
 	return cl, nil
 }
 
@@ -275,7 +274,6 @@ func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) 
 		}
 		return nil, fail(span, &Error{Code: code, Reason: string(ie.Reason), Description: "subject_token: " + ie.Description, Err: ie.Err})
 	}
-	span.SetAttributes(attribute.String(AttrIssuer, pr.Issuer))
 	return pr, nil
 }
 
@@ -283,9 +281,6 @@ func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, c
 	ctx, span := s.tracer.Start(ctx, "tokex.policy")
 	defer span.End()
 	g, err := st.Policy.Evaluate(ctx, pr, policy.Request{ClientID: clientID, Audience: audience, Scopes: strings.Fields(scope)})
-	if g.Rule != "" {
-		span.SetAttributes(attribute.String(AttrRule, g.Rule))
-	}
 	if err != nil {
 		var pe *policy.Error
 		if !errors.As(err, &pe) {
@@ -302,7 +297,6 @@ func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, c
 		}
 		return g, fail(span, x)
 	}
-	span.SetAttributes(attribute.String(AttrAudience, g.Audience))
 	return g, nil
 }
 
@@ -327,22 +321,29 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if xe != nil {
 		outcome = "refused"
 	}
-	span.SetAttributes(
+	// The exchange's attributes go on its root span in one call: step spans
+	// carry only what failed, so the happy path allocates as little as it can.
+	attrs := [7]attribute.KeyValue{
 		attribute.String(AttrOutcome, outcome),
 		attribute.String(AttrClientID, rec.clientID),
 		attribute.String(AttrIssuer, rec.issuer),
 		attribute.String(AttrRule, rec.rule),
 		attribute.String(AttrAudience, rec.audience),
-	)
+	}
+	n := 5
 	if xe != nil {
-		span.SetAttributes(attribute.String(AttrErrorCode, string(xe.Code)), attribute.String(AttrReason, xe.Reason))
+		attrs[5], attrs[6] = attribute.String(AttrErrorCode, string(xe.Code)), attribute.String(AttrReason, xe.Reason)
+		n = 7
 		span.SetStatus(codes.Error, xe.Reason)
+	}
+	if span.IsRecording() {
+		span.SetAttributes(attrs[:n]...)
 	}
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 14)
-	attrs = append(attrs,
+	log := make([]slog.Attr, 0, 14)
+	log = append(log,
 		slog.String("outcome", outcome),
 		slog.String("client_id", rec.clientID),
 		slog.String("issuer", rec.issuer),
@@ -353,17 +354,17 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 		slog.String("jti", rec.jti),
 	)
 	if xe != nil {
-		attrs = append(attrs, slog.String("error", string(xe.Code)), slog.String("reason", xe.Reason), slog.String("error_description", xe.Description))
+		log = append(log, slog.String("error", string(xe.Code)), slog.String("reason", xe.Reason), slog.String("error_description", xe.Description))
 		if xe.Err != nil && xe.Code == api.ErrServerError {
-			attrs = append(attrs, slog.String("cause", xe.Err.Error()))
+			log = append(log, slog.String("cause", xe.Err.Error()))
 		}
 	} else {
-		attrs = append(attrs, slog.Time("expires_at", rec.expiresAt))
+		log = append(log, slog.Time("expires_at", rec.expiresAt))
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
-		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		log = append(log, slog.String("trace_id", sc.TraceID().String()))
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "exchange", attrs...)
+	s.audit.LogAttrs(ctx, slog.LevelInfo, "exchange", log...)
 }
 
 func clip(s string) string {

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -41,7 +40,20 @@ type stack struct {
 	close   func()
 }
 
+// Telemetry setups of the benchmarks.
+type telemetryMode int
+
+const (
+	telemetryProduction telemetryMode = iota // audit + telemetry.NewTracing as serve sets it up (no OTEL_* set)
+	telemetryExporting                       // audit + every span recorded and exported (to a discarding exporter)
+	telemetryOff                             // neither: a diagnostic
+)
+
 func newStack(tb testing.TB, audit io.Writer) *stack {
+	return newStackWith(tb, audit, telemetryProduction)
+}
+
+func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	tb.Helper()
 	if audit == nil {
 		audit = io.Discard
@@ -72,15 +84,35 @@ func newStack(tb testing.TB, audit io.Writer) *stack {
 	if !reg.WaitReady(context.Background()) {
 		tb.Fatal("issuer not ready")
 	}
-	tp := sdktrace.NewTracerProvider() // tracing on, nothing exported: the production default
+	var tp *sdktrace.TracerProvider
+	switch mode {
+	case telemetryExporting:
+		tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{}))
+	default:
+		for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_SAMPLER"} {
+			if t, ok := tb.(interface{ Setenv(string, string) }); ok {
+				t.Setenv(k, "")
+			}
+		}
+		tr, err := telemetry.NewTracing(context.Background(), "bench")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tp = tr.Provider
+	}
 	logs := telemetry.NewLoggers(audit, 0)
-	svc := exchange.New(exchange.Options{
+	xo := exchange.Options{
 		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(pol.Clients), Issuers: reg},
 		Minter: mint.New(pol.Issuer, &keySet, nil),
 		Audit:  logs.Audit,
 		Tracer: tp.Tracer("bench"),
-	})
-	h := server.New(server.Options{Exchange: svc, Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp, Demo: idp.ServeToken})
+	}
+	so := server.Options{Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp, Demo: idp.ServeToken}
+	if mode == telemetryOff {
+		xo.Audit, xo.Tracer, so.TracerProvider = nil, nil, nil
+	}
+	so.Exchange = exchange.New(xo)
+	h := server.New(so)
 	return &stack{handler: h, idp: idp, close: func() { reg.Close(); _ = tp.Shutdown(context.Background()) }}
 }
 
@@ -96,8 +128,18 @@ func exchangeBody(subject string) string {
 
 // BenchmarkExchange is one whole exchange through the HTTP handler: form,
 // client auth, RS256 subject validation, policy, ES256 minting, audit, spans.
-func BenchmarkExchange(b *testing.B) {
-	s := newStack(b, io.Discard)
+// Audit and tracing are on as serve sets them up with no OTEL_* variables.
+func BenchmarkExchange(b *testing.B) { benchmarkExchange(b, telemetryProduction) }
+
+// BenchmarkExchangeExportingSpans records and exports every span (as with an
+// OTLP exporter configured), to a discarding exporter.
+func BenchmarkExchangeExportingSpans(b *testing.B) { benchmarkExchange(b, telemetryExporting) }
+
+// BenchmarkExchangeNoTelemetry has neither audit nor tracing: a diagnostic.
+func BenchmarkExchangeNoTelemetry(b *testing.B) { benchmarkExchange(b, telemetryOff) }
+
+func benchmarkExchange(b *testing.B, mode telemetryMode) {
+	s := newStackWith(b, io.Discard, mode)
 	defer s.close()
 	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
 	if err != nil {
@@ -114,10 +156,10 @@ func BenchmarkExchange(b *testing.B) {
 		req.RemoteAddr = "127.0.0.1:40000"
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(demo.ClientID, demo.ClientSecret)
-		rec := httptest.NewRecorder()
-		s.handler.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		w := &responseWriter{header: http.Header{}}
+		s.handler.ServeHTTP(w, req)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.code, w.body)
 		}
 	}
 }
@@ -150,3 +192,30 @@ func BenchmarkCryptoFloor(b *testing.B) {
 		}
 	}
 }
+
+// responseWriter keeps the status and body; lighter than httptest.Recorder,
+// whose cost is the harness's, not tokex's.
+type responseWriter struct {
+	header http.Header
+	code   int
+	body   []byte
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+func (w *responseWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }

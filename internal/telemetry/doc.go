@@ -1,8 +1,9 @@
 // Package telemetry sets up OpenTelemetry tracing from the standard OTEL_*
 // variables and the JSON loggers (application and audit).
 //
-// Invariants: tracing is always on (spans are created, trace ids reach the audit
-// log) but nothing is exported unless an exporter is configured; the audit log
+// Invariants: trace context is always created (trace ids reach the audit
+// log); spans are recorded and exported only when an exporter is configured
+// (or a sampler is set explicitly); the audit log
 // is written at every TOKEX_LOG_LEVEL, since turning down verbosity must never
 // turn off the audit trail.
 package telemetry

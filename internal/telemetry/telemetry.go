@@ -16,6 +16,7 @@ import (
 )
 
 // Tracing holds the tracer provider and whether spans leave the process.
+// Without an exporter, spans are not recorded but trace context still is.
 type Tracing struct {
 	Provider  *sdktrace.TracerProvider
 	Exporting bool
@@ -47,6 +48,11 @@ func NewTracing(ctx context.Context, version string) (*Tracing, error) {
 	if exp != nil && !autoexport.IsNoneSpanExporter(exp) {
 		opts = append(opts, sdktrace.WithBatcher(exp))
 		t.Exporting = true
+	} else if os.Getenv("OTEL_TRACES_SAMPLER") == "" {
+		// Nothing would receive the spans: create trace context (ids for the
+		// audit log, traceparent propagation) without recording spans, which
+		// costs every exchange allocations for nothing. An explicit sampler wins.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	t.Provider = sdktrace.NewTracerProvider(opts...)
 	return t, nil

@@ -17,16 +17,18 @@ func TestNewTracingFromEnv(t *testing.T) {
 		name      string
 		env       map[string]string
 		exporting bool
+		recording bool
 	}{
 		{name: "nothing configured exports nothing", env: map[string]string{}, exporting: false},
 		{name: "explicit none", env: map[string]string{"OTEL_TRACES_EXPORTER": "none"}, exporting: false},
 		{name: "console", env: map[string]string{"OTEL_TRACES_EXPORTER": "console"}, exporting: true},
 		{name: "otlp endpoint implies otlp", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}, exporting: true},
+		{name: "explicit sampler records without exporter", env: map[string]string{"OTEL_TRACES_SAMPLER": "always_on"}, exporting: false, recording: true},
 		{name: "otlp grpc", env: map[string]string{"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, exporting: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+			for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_TRACES_SAMPLER"} {
 				t.Setenv(k, tc.env[k])
 			}
 			tr, err := telemetry.NewTracing(context.Background(), "test")
@@ -42,10 +44,14 @@ func TestNewTracingFromEnv(t *testing.T) {
 			if tr.Exporting != tc.exporting {
 				t.Errorf("Exporting = %v, want %v", tr.Exporting, tc.exporting)
 			}
-			// Tracing is always on: spans are recorded even when nothing is exported.
+			// Trace context always exists (trace ids reach the audit log); spans
+			// are recorded only when something receives them.
 			_, span := tr.Provider.Tracer("t").Start(context.Background(), "x")
-			if !span.IsRecording() || !span.SpanContext().HasTraceID() {
-				t.Error("span is not recording")
+			if !span.SpanContext().HasTraceID() {
+				t.Error("no trace id")
+			}
+			if want := tc.exporting || tc.recording; span.IsRecording() != want {
+				t.Errorf("recording = %v, want %v", span.IsRecording(), want)
 			}
 			span.End()
 		})
