@@ -67,7 +67,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if iss == "" {
 			iss = "http://localhost:" + port(env.Addr)
 		}
-		if idp, err = demo.New(iss, nil); err == nil {
+		if idp, err = demo.New(iss, nil, nil); err == nil {
 			var doc []byte
 			if doc, err = idp.Policy(); err == nil {
 				pol, err = config.ParsePolicy(doc, "", config.Overrides{Keys: env.Keys})

@@ -41,14 +41,18 @@ type IdP struct {
 	now    func() time.Time
 }
 
-// New makes a demo IdP for a tokex instance whose issuer is tokexIssuer.
-func New(tokexIssuer string, now func() time.Time) (*IdP, error) {
+// New makes a demo IdP for a tokex instance whose issuer is tokexIssuer. With a
+// nil key it generates one, which lives only in memory.
+func New(tokexIssuer string, key *rsa.PrivateKey, now func() time.Time) (*IdP, error) {
 	if now == nil {
 		now = time.Now
 	}
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("demo idp key: %w", err)
+	k := key
+	if k == nil {
+		var err error
+		if k, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, fmt.Errorf("demo idp key: %w", err)
+		}
 	}
 	kid, err := keys.Thumbprint(&k.PublicKey)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -44,15 +45,67 @@ func (p *Principal) Claims() (map[string]any, error) {
 }
 
 // tokenClaims is what validation needs; the rest is decoded only on demand.
-// Non-registered claims are `any` so that an odd type is a tell, not a parse error.
+// Time claims are json.Number and aud a plain type: jwt's NumericDate and
+// ClaimStrings run a nested json.Unmarshal per claim, on every exchange.
+// Non-registered claims are `any` so that an odd type is a tell, not a parse
+// error.
 type tokenClaims struct {
-	jwt.RegisteredClaims
-	Nonce    any `json:"nonce,omitempty"`
-	AtHash   any `json:"at_hash,omitempty"`
-	TokenUse any `json:"token_use,omitempty"`
-	Azp      any `json:"azp,omitempty"`
-	ClientID any `json:"client_id,omitempty"`
-	AppID    any `json:"appid,omitempty"`
+	Issuer    string      `json:"iss"`
+	Subject   string      `json:"sub"`
+	Audience  audience    `json:"aud"`
+	ExpiresAt json.Number `json:"exp"`
+	NotBefore json.Number `json:"nbf"`
+	IssuedAt  json.Number `json:"iat"`
+	ID        string      `json:"jti"`
+	Nonce     any         `json:"nonce,omitempty"`
+	AtHash    any         `json:"at_hash,omitempty"`
+	TokenUse  any         `json:"token_use,omitempty"`
+	Azp       any         `json:"azp,omitempty"`
+	ClientID  any         `json:"client_id,omitempty"`
+	AppID     any         `json:"appid,omitempty"`
+}
+
+// audience is aud: a string or an array of strings (RFC 7519 §4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = audience{s}
+		return nil
+	}
+	var xs []string
+	if err := json.Unmarshal(b, &xs); err != nil {
+		return fmt.Errorf("aud must be a string or an array of strings")
+	}
+	*a = xs
+	return nil
+}
+
+// numericDate reads a NumericDate (RFC 7519 §2); absent is nil.
+func numericDate(n json.Number) (*jwt.NumericDate, error) {
+	if n == "" {
+		return nil, nil
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("%q is not a NumericDate", string(n))
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+}
+
+// jwt.Claims, for jwt's validator.
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.ExpiresAt) }
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return numericDate(c.NotBefore) }
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return numericDate(c.IssuedAt) }
+func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
+func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings(c.Audience), nil
 }
 
 func str(v any) string {

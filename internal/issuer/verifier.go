@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,11 +161,11 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 		TokenType: tokenType,
 		payload:   parts[1],
 	}
-	if claims.ExpiresAt != nil {
-		p.Expiry = claims.ExpiresAt.Time
+	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above
+		p.Expiry = exp.Time
 	}
-	if claims.IssuedAt != nil {
-		p.IssuedAt = claims.IssuedAt.Time
+	if iat, _ := claims.GetIssuedAt(); iat != nil {
+		p.IssuedAt = iat.Time
 	}
 	for _, c := range []any{claims.Azp, claims.ClientID, claims.AppID} {
 		if s := str(c); s != "" {
@@ -226,13 +227,22 @@ func (v *verifier) timeError(c *tokenClaims, err error) error {
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return refuse(ReasonMissingClaim, err, "the token has no exp claim; an expiry is required")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return refuse(ReasonExpired, err, "the token expired at %s (now %s%s)", c.ExpiresAt.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+		return refuse(ReasonExpired, err, "the token expired at %s (now %s%s)", rfc3339(c.ExpiresAt), now.Format(time.RFC3339), lw)
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return refuse(ReasonNotYetValid, err, "the token is not valid before %s (now %s%s)", c.NotBefore.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+		return refuse(ReasonNotYetValid, err, "the token is not valid before %s (now %s%s)", rfc3339(c.NotBefore), now.Format(time.RFC3339), lw)
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return refuse(ReasonIssuedInFuture, err, "the token was issued in the future, at %s (now %s%s)", c.IssuedAt.UTC().Format(time.RFC3339), now.Format(time.RFC3339), lw)
+		return refuse(ReasonIssuedInFuture, err, "the token was issued in the future, at %s (now %s%s)", rfc3339(c.IssuedAt), now.Format(time.RFC3339), lw)
 	}
 	return refuse(ReasonMalformed, err, "the token's time claims are not valid")
+}
+
+// rfc3339 formats a NumericDate claim that passed decoding.
+func rfc3339(n json.Number) string {
+	d, err := numericDate(n)
+	if err != nil || d == nil {
+		return string(n)
+	}
+	return d.UTC().Format(time.RFC3339)
 }
 
 func quoteList(xs []string) string {

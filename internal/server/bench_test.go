@@ -3,16 +3,17 @@ package server_test
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -58,7 +59,10 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	if audit == nil {
 		audit = io.Discard
 	}
-	idp, err := demo.New(benchIssuer, nil)
+	// Fixed keys (checked in for tests) keep setup cost constant, so that
+	// instruction counts per exchange can be compared between runs.
+	fixed := fixedKeys(tb)
+	idp, err := demo.New(benchIssuer, fixed.rsa, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,9 +78,12 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ks, err := keys.Generate(keys.ES256)
+	ks, err := keys.LoadFile(fixedKeysFile) // first key: ES256
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if ks.Active().Alg != keys.ES256 {
+		tb.Fatalf("%s: first key is %s, want ES256", fixedKeysFile, ks.Active().Alg)
 	}
 	var keySet atomic.Pointer[keys.Set]
 	keySet.Store(ks)
@@ -167,14 +174,8 @@ func benchmarkExchange(b *testing.B, mode telemetryMode) {
 // BenchmarkCryptoFloor is only the cryptography an exchange cannot avoid: one
 // RS256 verify and one ES256 sign, on pre-built inputs.
 func BenchmarkCryptoFloor(b *testing.B) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
+	fixed := fixedKeys(b)
+	rsaKey, ecKey := fixed.rsa, fixed.ec
 	input := strings.Repeat("eyJhbGciOiJSUzI1NiJ9.", 1) + strings.Repeat("x", 400)
 	sig, err := jwt.SigningMethodRS256.Sign(input, rsaKey)
 	if err != nil {
@@ -219,3 +220,41 @@ type discardExporter struct{}
 
 func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
 func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+const fixedKeysFile = "../keys/testdata/keys.json"
+
+type testKeys struct {
+	rsa *rsa.PrivateKey
+	ec  *ecdsa.PrivateKey
+}
+
+// fixedKeys reads the RSA-2048 and P-256 private keys of the keys package's
+// test key set.
+func fixedKeys(tb testing.TB) testKeys {
+	tb.Helper()
+	raw, err := os.ReadFile(fixedKeysFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var set jwkset.JWKSMarshal
+	if err := json.Unmarshal(raw, &set); err != nil {
+		tb.Fatal(err)
+	}
+	var out testKeys
+	for _, m := range set.Keys {
+		jwk, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		switch k := jwk.Key().(type) {
+		case *rsa.PrivateKey:
+			out.rsa = k
+		case *ecdsa.PrivateKey:
+			out.ec = k
+		}
+	}
+	if out.rsa == nil || out.ec == nil || out.rsa.N.BitLen() != 2048 {
+		tb.Fatalf("%s must hold an RSA-2048 and a P-256 key", fixedKeysFile)
+	}
+	return out
+}
