@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
+	"github.com/tokex/tokex/internal/tuning"
 )
 
 // shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
@@ -55,6 +57,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logs := telemetry.NewLoggers(stdout, level)
 	log := logs.App
+	if _, applied := tuning.GC(os.Getenv); applied {
+		log.Debug("GC target set", "gogc", tuning.DefaultGCPercent, "why", "CPU-bound with a small heap; set GOGC to choose another")
+	}
 
 	// Policy: the file, or the embedded demo policy with its own demo IdP.
 	var pol *config.Policy

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,7 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
+	"github.com/tokex/tokex/internal/tuning"
 )
 
 const benchIssuer = "http://localhost:8080"
@@ -56,6 +58,10 @@ func newStack(tb testing.TB, audit io.Writer) *stack {
 
 func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	tb.Helper()
+	// The runtime settings serve applies (GC target), restored afterwards.
+	if prev, applied := tuning.GC(os.Getenv); applied {
+		tb.Cleanup(func() { debug.SetGCPercent(prev) })
+	}
 	if audit == nil {
 		audit = io.Discard
 	}
