@@ -193,7 +193,11 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 			lines[sub] = k.Line
 			ft, ok := fields[k.Value]
 			if !ok {
-				ps.Add(sub, "unknown key %q (known keys: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
+				if near := closest(k.Value, fields); near != "" {
+					ps.Add(sub, "unknown key %q: did you mean %q?", k.Value, near)
+				} else {
+					ps.Add(sub, "unknown key %q (known keys: %s)", k.Value, strings.Join(sortedKeys(fields), ", "))
+				}
 				continue
 			}
 			if seen[k.Value] {
@@ -236,4 +240,39 @@ func sortedKeys(m map[string]reflect.Type) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// closest is the known key within two edits of key, if exactly one is.
+func closest(key string, known map[string]reflect.Type) string {
+	found := ""
+	for k := range known {
+		if editDistance(key, k) <= 2 {
+			if found != "" {
+				return ""
+			}
+			found = k
+		}
+	}
+	return found
+}
+
+// editDistance is the Levenshtein distance of two short keys.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -703,3 +703,32 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return path
 }
+
+func TestUnknownKeySuggestion(t *testing.T) {
+	tests := []struct {
+		name, key, want string
+	}{
+		{name: "one letter off", key: "jwks_url", want: `did you mean "jwks_uri"?`},
+		{name: "missing letter", key: "audences", want: `did you mean "audiences"?`},
+		{name: "far from everything", key: "colour", want: "known keys:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := "issuer: https://sts.example.com\nissuers:\n  - name: corp\n    issuer_url: https://idp.example.com\n    " + tc.key + ": x\n"
+			_, err := config.ParsePolicy([]byte(doc), "p.yaml", config.Overrides{})
+			var fe *config.FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v", err)
+			}
+			found := false
+			for _, p := range fe.Problems {
+				if p.Path == "issuers[0]."+tc.key && strings.Contains(p.Msg, tc.want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no problem at issuers[0].%s saying %q: %v", tc.key, tc.want, fe)
+			}
+		})
+	}
+}
