@@ -11,22 +11,17 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/app"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/demo"
-	"github.com/tokex/tokex/internal/exchange"
-	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
-	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
-	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
 	"github.com/tokex/tokex/internal/tuning"
 )
@@ -113,9 +108,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tokex: WARNING: "+msg)
 		log.Warn(msg, "kid", ks.Active().KID)
 	}
-	var keySet atomic.Pointer[keys.Set]
-	keySet.Store(ks)
-
 	tracing, err := telemetry.NewTracing(ctx, version)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokex: tracing: %v\n", err)
@@ -129,45 +121,19 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	otel.SetTracerProvider(tracing.Provider)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	reg := issuer.NewRegistry(pol.Issuers, issuer.Options{Logger: log})
-	defer reg.Close()
-	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	if !reg.WaitReady(wctx) {
-		log.Warn("some upstream issuers' keys are not loaded yet; exchanges for them answer 503 until they are", "issuers", reg.Status())
-	}
-	cancel()
-
-	svc := exchange.New(exchange.Options{
-		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(pol.Clients), Issuers: reg},
-		Minter: mint.New(pol.Issuer, &keySet, nil),
-		Audit:  logs.Audit,
-		Tracer: tracing.Provider.Tracer("github.com/tokex/tokex/internal/exchange"),
-	})
-	var shuttingDown atomic.Bool
-	opts := server.Options{
-		Exchange:       svc,
-		Keys:           &keySet,
-		Issuer:         pol.Issuer,
-		Logger:         log,
-		TracerProvider: tracing.Provider,
-		Ready: func() (bool, map[string]string) {
-			checks := map[string]string{"keys": "ok", "policy": "ok"}
-			for name, st := range reg.Status() {
-				checks["issuer:"+name] = st // informative: one IdP down must not take every replica out
-			}
-			if shuttingDown.Load() {
-				checks["server"] = "shutting down"
-				return false, checks
-			}
-			return true, checks
-		},
-	}
+	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider}
 	if idp != nil {
-		opts.Demo = idp.ServeToken
+		ao.Demo = idp.ServeToken
 	}
+	a := app.New(ao)
+	defer a.Close()
+	if !a.WaitReady(ctx, 3*time.Second) {
+		log.Warn("some upstream issuers' keys are not loaded yet; exchanges for them answer 503 until they are", "issuers", a.Registry.Status())
+	}
+
 	srv := &http.Server{
 		Addr:              env.Addr,
-		Handler:           server.New(opts),
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
@@ -189,7 +155,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	case <-ctx.Done():
 	}
-	shuttingDown.Store(true)
+	a.Stopping()
 	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
 	sctx, cancel2 := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel2()

@@ -11,23 +11,19 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/tokex/tokex/api"
-	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/app"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/demo"
-	"github.com/tokex/tokex/internal/exchange"
-	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
-	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
-	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
 	"github.com/tokex/tokex/internal/tuning"
 )
@@ -91,12 +87,6 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	if ks.Active().Alg != keys.ES256 {
 		tb.Fatalf("%s: first key is %s, want ES256", fixedKeysFile, ks.Active().Alg)
 	}
-	var keySet atomic.Pointer[keys.Set]
-	keySet.Store(ks)
-	reg := issuer.NewRegistry(pol.Issuers, issuer.Options{})
-	if !reg.WaitReady(context.Background()) {
-		tb.Fatal("issuer not ready")
-	}
 	var tp *sdktrace.TracerProvider
 	switch mode {
 	case telemetryExporting:
@@ -114,19 +104,15 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 		tp = tr.Provider
 	}
 	logs := telemetry.NewLoggers(audit, 0)
-	xo := exchange.Options{
-		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(pol.Clients), Issuers: reg},
-		Minter: mint.New(pol.Issuer, &keySet, nil),
-		Audit:  logs.Audit,
-		Tracer: tp.Tracer("bench"),
-	}
-	so := server.Options{Keys: &keySet, Issuer: pol.Issuer, Logger: logs.App, TracerProvider: tp, Demo: idp.ServeToken}
+	ao := app.Options{Policy: compiled, Keys: ks, Logger: logs.App, Audit: logs.Audit, TracerProvider: tp, Demo: idp.ServeToken}
 	if mode == telemetryOff {
-		xo.Audit, xo.Tracer, so.TracerProvider = nil, nil, nil
+		ao.Audit, ao.TracerProvider = nil, nil
 	}
-	so.Exchange = exchange.New(xo)
-	h := server.New(so)
-	return &stack{handler: h, idp: idp, close: func() { reg.Close(); _ = tp.Shutdown(context.Background()) }}
+	a := app.New(ao) // the same assembly as tokex serve
+	if !a.WaitReady(context.Background(), 10*time.Second) {
+		tb.Fatal("issuer not ready")
+	}
+	return &stack{handler: a.Handler, idp: idp, close: func() { a.Close(); _ = tp.Shutdown(context.Background()) }}
 }
 
 func exchangeBody(subject string) string {

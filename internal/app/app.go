@@ -1,0 +1,102 @@
+// Package app assembles tokex's parts from a compiled policy and a key set: the
+// issuer registry, the exchange service and the HTTP handler. `tokex serve` and
+// the benchmarks build tokex through it, so what is measured is what runs.
+//
+// Invariants: App owns the issuer registry (Close stops its fetching); the key
+// set and the service state are swapped atomically, never mutated.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/keys"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/server"
+)
+
+// Options are the parts App is built from.
+type Options struct {
+	Policy         *policy.Policy
+	Keys           *keys.Set
+	Logger         *slog.Logger // application log
+	Audit          *slog.Logger // audit events; nil: none
+	TracerProvider trace.TracerProvider
+	Demo           http.HandlerFunc // POST /demo/token, demo mode only
+	Issuer         issuer.Options   // Logger defaults to Logger
+}
+
+// App is a running tokex, without its listener.
+type App struct {
+	Handler  http.Handler
+	Service  *exchange.Service
+	Keys     *atomic.Pointer[keys.Set]
+	Registry *issuer.Registry
+	stopping atomic.Bool
+}
+
+// New builds the parts and starts fetching the upstream issuers' keys.
+func New(o Options) *App {
+	a := &App{Keys: &atomic.Pointer[keys.Set]{}}
+	a.Keys.Store(o.Keys)
+	src := o.Policy.Source
+	io := o.Issuer
+	if io.Logger == nil {
+		io.Logger = o.Logger
+	}
+	a.Registry = issuer.NewRegistry(src.Issuers, io)
+	xo := exchange.Options{
+		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: a.Registry},
+		Minter: mint.New(src.Issuer, a.Keys, nil),
+		Audit:  o.Audit,
+	}
+	if o.TracerProvider != nil {
+		xo.Tracer = o.TracerProvider.Tracer("github.com/tokex/tokex/internal/exchange")
+	}
+	a.Service = exchange.New(xo)
+	a.Handler = server.New(server.Options{
+		Exchange:       a.Service,
+		Keys:           a.Keys,
+		Issuer:         src.Issuer,
+		Logger:         o.Logger,
+		TracerProvider: o.TracerProvider,
+		Demo:           o.Demo,
+		Ready:          a.ready,
+	})
+	return a
+}
+
+// WaitReady waits up to d for every upstream issuer's keys; false if some are
+// still missing (their exchanges answer 503 until they arrive).
+func (a *App) WaitReady(ctx context.Context, d time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return a.Registry.WaitReady(ctx)
+}
+
+// Stopping turns readiness false, first step of a graceful shutdown.
+func (a *App) Stopping() { a.stopping.Store(true) }
+
+// Close stops background work.
+func (a *App) Close() { a.Registry.Close() }
+
+func (a *App) ready() (bool, map[string]string) {
+	checks := map[string]string{"keys": "ok", "policy": "ok"}
+	for name, st := range a.Registry.Status() {
+		checks["issuer:"+name] = st // informative: one IdP down must not take every replica out
+	}
+	if a.stopping.Load() {
+		checks["server"] = "shutting down"
+		return false, checks
+	}
+	return true, checks
+}
