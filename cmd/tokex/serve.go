@@ -26,9 +26,6 @@ import (
 	"github.com/tokex/tokex/internal/tuning"
 )
 
-// shutdownGrace bounds how long in-flight requests may finish after SIGTERM.
-const shutdownGrace = 15 * time.Second
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	env, err := config.LoadEnv(ctx, envconfig.OsLookuper())
 	if err != nil {
@@ -121,7 +118,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	otel.SetTracerProvider(tracing.Provider)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider}
+	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider, MaxBodyBytes: env.MaxBodyBytes}
 	if idp != nil {
 		ao.Demo = idp.ServeToken
 	}
@@ -134,10 +131,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv := &http.Server{
 		Addr:              env.Addr,
 		Handler:           a.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       90 * time.Second,
+		ReadHeaderTimeout: env.ReadHeaderTimeout,
+		ReadTimeout:       env.ReadTimeout,
+		WriteTimeout:      env.WriteTimeout,
+		IdleTimeout:       env.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -156,8 +153,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	a.Stopping()
-	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace.String())
-	sctx, cancel2 := context.WithTimeout(context.Background(), shutdownGrace)
+	log.Info("shutting down: finishing in-flight requests", "grace", env.ShutdownGrace.String())
+	sctx, cancel2 := context.WithTimeout(context.Background(), env.ShutdownGrace)
 	defer cancel2()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("shutdown", "error", err)

@@ -33,6 +33,7 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	Demo           http.HandlerFunc // POST /demo/token, demo mode only
 	Issuer         issuer.Options   // Logger defaults to Logger
+	MaxBodyBytes   int64            // 0: server.DefaultMaxBodyBytes
 }
 
 // App is a running tokex, without its listener.
@@ -71,6 +72,7 @@ func New(o Options) *App {
 		TracerProvider: o.TracerProvider,
 		Demo:           o.Demo,
 		Ready:          a.ready,
+		MaxBodyBytes:   o.MaxBodyBytes,
 	})
 	return a
 }

@@ -2,9 +2,11 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 )
@@ -16,7 +18,23 @@ type Env struct {
 	Issuer   string `env:"TOKEX_ISSUER"`
 	Keys     string `env:"TOKEX_KEYS"`
 	LogLevel string `env:"TOKEX_LOG_LEVEL, default=info"`
+
+	// HTTP server limits (issue 6); safe defaults.
+	ReadHeaderTimeout time.Duration `env:"TOKEX_READ_HEADER_TIMEOUT, default=5s"`
+	ReadTimeout       time.Duration `env:"TOKEX_READ_TIMEOUT, default=10s"`
+	WriteTimeout      time.Duration `env:"TOKEX_WRITE_TIMEOUT, default=15s"`
+	IdleTimeout       time.Duration `env:"TOKEX_IDLE_TIMEOUT, default=90s"`
+	MaxBodyBytes      int64         `env:"TOKEX_MAX_BODY_BYTES, default=65536"`
+	// ShutdownGrace bounds how long in-flight requests may finish after SIGTERM.
+	ShutdownGrace time.Duration `env:"TOKEX_SHUTDOWN_GRACE, default=15s"`
 }
+
+// Bounds of the HTTP settings.
+const (
+	MinBodyBytes = 4 << 10 // room for one large token and the other parameters
+	MaxBodyLimit = 1 << 20
+	MaxTimeout   = 10 * time.Minute
+)
 
 // LoadEnv reads Env through l (envconfig.OsLookuper() in production).
 func LoadEnv(ctx context.Context, l envconfig.Lookuper) (Env, error) {
@@ -27,7 +45,32 @@ func LoadEnv(ctx context.Context, l envconfig.Lookuper) (Env, error) {
 	if _, err := e.Level(); err != nil {
 		return Env{}, err
 	}
+	if err := e.validateHTTP(); err != nil {
+		return Env{}, err
+	}
 	return e, nil
+}
+
+func (e Env) validateHTTP() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"TOKEX_READ_HEADER_TIMEOUT", e.ReadHeaderTimeout}, {"TOKEX_READ_TIMEOUT", e.ReadTimeout},
+		{"TOKEX_WRITE_TIMEOUT", e.WriteTimeout}, {"TOKEX_IDLE_TIMEOUT", e.IdleTimeout},
+	} {
+		if d.v <= 0 || d.v > MaxTimeout {
+			errs = append(errs, fmt.Errorf("%s: %s must be more than 0 and at most %s", d.name, d.v, MaxTimeout))
+		}
+	}
+	if e.ShutdownGrace < 0 || e.ShutdownGrace > MaxTimeout {
+		errs = append(errs, fmt.Errorf("TOKEX_SHUTDOWN_GRACE: %s must be between 0 and %s", e.ShutdownGrace, MaxTimeout))
+	}
+	if e.MaxBodyBytes < MinBodyBytes || e.MaxBodyBytes > MaxBodyLimit {
+		errs = append(errs, fmt.Errorf("TOKEX_MAX_BODY_BYTES: %d must be between %d and %d", e.MaxBodyBytes, MinBodyBytes, MaxBodyLimit))
+	}
+	return errors.Join(errs...)
 }
 
 // Level parses LogLevel.

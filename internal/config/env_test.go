@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -58,12 +59,45 @@ func TestLoadEnv(t *testing.T) {
 			if err != nil {
 				t.Fatalf("LoadEnv: %v", err)
 			}
-			if got != tc.want {
-				t.Errorf("LoadEnv = %+v, want %+v", got, tc.want)
+			// The HTTP settings are checked by TestLoadEnvHTTPSettings.
+			core := config.Env{Config: got.Config, Addr: got.Addr, Issuer: got.Issuer, Keys: got.Keys, LogLevel: got.LogLevel}
+			if core != tc.want {
+				t.Errorf("LoadEnv = %+v, want %+v", core, tc.want)
 			}
 			lvl, err := got.Level()
 			if err != nil || lvl != tc.wantLevel {
 				t.Errorf("Level() = %v, %v; want %v", lvl, err, tc.wantLevel)
+			}
+		})
+	}
+}
+
+func TestLoadEnvHTTPSettings(t *testing.T) {
+	e, err := config.LoadEnv(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ReadHeaderTimeout != 5*time.Second || e.ReadTimeout != 10*time.Second || e.WriteTimeout != 15*time.Second ||
+		e.IdleTimeout != 90*time.Second || e.MaxBodyBytes != 64<<10 || e.ShutdownGrace != 15*time.Second {
+		t.Errorf("defaults = %+v", e)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{name: "custom values", env: map[string]string{"TOKEX_READ_TIMEOUT": "3s", "TOKEX_MAX_BODY_BYTES": "131072", "TOKEX_SHUTDOWN_GRACE": "0s"}, ok: true},
+		{name: "zero timeout", env: map[string]string{"TOKEX_WRITE_TIMEOUT": "0s"}},
+		{name: "negative grace", env: map[string]string{"TOKEX_SHUTDOWN_GRACE": "-1s"}},
+		{name: "body too small", env: map[string]string{"TOKEX_MAX_BODY_BYTES": "100"}},
+		{name: "body too large", env: map[string]string{"TOKEX_MAX_BODY_BYTES": "104857600"}},
+		{name: "not a duration", env: map[string]string{"TOKEX_IDLE_TIMEOUT": "soon"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadEnv(context.Background(), envconfig.MapLookuper(tc.env))
+			if (err == nil) != tc.ok {
+				t.Errorf("LoadEnv(%v) error = %v, want ok=%v", tc.env, err, tc.ok)
 			}
 		})
 	}

@@ -2,14 +2,20 @@ package server_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-gonic/gin"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/keys"
+	"github.com/tokex/tokex/internal/server"
 )
 
 // TestRoutesMatchOpenAPI keeps openapi.yaml true: every route the router serves
@@ -50,5 +56,28 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	sort.Strings(documented)
 	if strings.Join(served, "\n") != strings.Join(documented, "\n") {
 		t.Errorf("routes and openapi.yaml differ\nserved:\n  %s\ndocumented:\n  %s", strings.Join(served, "\n  "), strings.Join(documented, "\n  "))
+	}
+}
+
+// TestMaxBodyBytes: the body limit is the configured one (TOKEX_MAX_BODY_BYTES).
+func TestMaxBodyBytes(t *testing.T) {
+	ks, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set atomic.Pointer[keys.Set]
+	set.Store(ks)
+	h := server.New(server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com", MaxBodyBytes: 8 << 10})
+	for _, tc := range []struct {
+		size int
+		want int
+	}{{size: 9 << 10, want: http.StatusRequestEntityTooLarge}, {size: 7 << 10, want: http.StatusBadRequest /* the repeated scope: the body was read */}} {
+		req := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader("scope=a&scope=b&padding="+strings.Repeat("p", tc.size)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("body of %d bytes: status %d, want %d: %s", tc.size, rec.Code, tc.want, rec.Body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -21,9 +22,9 @@ import (
 	"github.com/tokex/tokex/internal/keys"
 )
 
-// MaxBodyBytes caps a /token request body: three tokens of MaxTokenBytes and
-// change.
-const MaxBodyBytes = 64 << 10
+// DefaultMaxBodyBytes caps a /token request body unless Options say otherwise:
+// three tokens of issuer.MaxTokenBytes and change.
+const DefaultMaxBodyBytes = 64 << 10
 
 // jwksMaxAge is how long downstream verifiers may cache the JWKS.
 const jwksMaxAge = "public, max-age=300"
@@ -39,6 +40,8 @@ type Options struct {
 	Ready func() (bool, map[string]string)
 	// Demo, when set, serves POST /demo/token (demo mode only).
 	Demo http.HandlerFunc
+	// MaxBodyBytes caps a /token body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
 
 // New builds the HTTP handler.
@@ -52,7 +55,10 @@ func New(o Options) http.Handler {
 	if o.TracerProvider != nil {
 		r.Use(otelgin.Middleware("tokex", otelgin.WithTracerProvider(o.TracerProvider)))
 	}
-	h := &handlers{o: o}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	h := &handlers{o: o, tooLarge: fmt.Sprintf("the request body is larger than %d bytes", o.MaxBodyBytes)}
 	h.metadata = mustJSON(h.buildMetadata())
 
 	mount := func(g gin.IRoutes) {
@@ -86,6 +92,7 @@ func New(o Options) http.Handler {
 type handlers struct {
 	o        Options
 	metadata []byte
+	tooLarge string
 }
 
 // status maps OAuth error codes to HTTP statuses: the one table (RFC 6749 §5.2).
@@ -120,11 +127,11 @@ func (h *handlers) token(c *gin.Context) {
 			return
 		}
 	}
-	body, err := readBody(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBodyBytes), c.Request.ContentLength)
+	body, err := readBody(http.MaxBytesReader(c.Writer, c.Request.Body, h.o.MaxBodyBytes), c.Request.ContentLength, h.o.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			refuse(http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "body_too_large", "the request body is larger than 64 KiB")
+			refuse(http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "body_too_large", h.tooLarge)
 			return
 		}
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "unreadable_body", "the request body could not be read")
@@ -175,9 +182,9 @@ const retryAfterSeconds = "5"
 
 // readBody reads the whole body, sized by Content-Length when it is given, so a
 // typical request costs one buffer instead of io.ReadAll's doublings.
-func readBody(r io.Reader, contentLength int64) (string, error) {
+func readBody(r io.Reader, contentLength, limit int64) (string, error) {
 	size := 1024
-	if contentLength > 0 && contentLength <= MaxBodyBytes {
+	if contentLength > 0 && contentLength <= limit {
 		size = int(contentLength) + 1 // +1: reaching EOF needs one more Read
 	}
 	buf := make([]byte, 0, size)
