@@ -254,7 +254,7 @@ func start(t *testing.T, o startOpts) *instance {
 			"PATH=" + os.Getenv("PATH"),
 			"HOME=" + dir,
 			"TOKEX_CONFIG=" + cfg,
-			"TOKEX_ADDR=127.0.0.1:" + port,
+			"TOKEX_ADDR=127.0.0.1:" + port, "TOKEX_ADMIN_ADDR=127.0.0.1:0",
 			"TOKEX_LOG_LEVEL=info",
 		}, o.env...)
 		x.cmd.Stdout, x.cmd.Stderr = x.stdout, x.stderr

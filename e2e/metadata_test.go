@@ -154,7 +154,7 @@ func runTokex(t *testing.T, env ...string) (code int, stdout, stderr string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tokexBin, "serve")
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TOKEX_ADDR=127.0.0.1:" + freePort(t)}, env...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "TOKEX_ADDR=127.0.0.1:" + freePort(t), "TOKEX_ADMIN_ADDR=127.0.0.1:0"}, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

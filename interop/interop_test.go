@@ -149,7 +149,7 @@ func start(bin, issuerPath string, env ...string) (*server, error) {
 		out := &syncBuffer{}
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(cleanEnv(),
-			"TOKEX_ADDR=127.0.0.1:"+strconv.Itoa(port),
+			"TOKEX_ADDR=127.0.0.1:"+strconv.Itoa(port), "TOKEX_ADMIN_ADDR=127.0.0.1:0",
 			"TOKEX_ISSUER="+base+issuerPath,
 			"TOKEX_LOG_LEVEL=warn",
 		)

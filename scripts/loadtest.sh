@@ -22,7 +22,7 @@ echo "== crypto floor (BenchmarkCryptoFloor, same run)"
 floor_ns=$(go test -run='^$' -bench='^BenchmarkCryptoFloor$' -benchtime=1s -count=5 ./internal/server/ | awk '/^BenchmarkCryptoFloor/ {print $3}' | sort -n | head -1)
 echo "BenchmarkCryptoFloor (fastest of 5): ${floor_ns} ns/op"
 
-TOKEX_ADDR="127.0.0.1:$PORT" TOKEX_LOG_LEVEL=warn "$work/tokex" serve >/dev/null 2>"$work/stderr" &
+TOKEX_ADDR="127.0.0.1:$PORT" TOKEX_ADMIN_ADDR=127.0.0.1:0 TOKEX_LOG_LEVEL=warn "$work/tokex" serve >/dev/null 2>"$work/stderr" &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
 

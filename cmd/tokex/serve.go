@@ -22,6 +22,7 @@ import (
 	"github.com/tokex/tokex/internal/demo"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
 	"github.com/tokex/tokex/internal/tuning"
 )
@@ -39,6 +40,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&env.Issuer, "issuer", env.Issuer, "issuer URL, overrides the policy file (TOKEX_ISSUER)")
 	fs.StringVar(&env.Keys, "keys", env.Keys, "private JWKS file, overrides the policy file (TOKEX_KEYS)")
 	fs.StringVar(&env.LogLevel, "log-level", env.LogLevel, "debug, info, warn, error (TOKEX_LOG_LEVEL)")
+	fs.StringVar(&env.AdminAddr, "admin-addr", env.AdminAddr, "admin listener for /metrics, /healthz, /readyz; off disables (TOKEX_ADMIN_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -118,7 +120,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	otel.SetTracerProvider(tracing.Provider)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 
-	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider, MaxBodyBytes: env.MaxBodyBytes}
+	metrics, err := telemetry.NewMetrics(ctx, version)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: metrics: %v\n", err)
+		return 1
+	}
+	defer func() { _ = metrics.Shutdown(context.Background()) }()
+	otel.SetMeterProvider(metrics.Provider)
+
+	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider,
+		MeterProvider: metrics.Provider, MaxBodyBytes: env.MaxBodyBytes}
 	if idp != nil {
 		ao.Demo = idp.ServeToken
 	}
@@ -143,7 +154,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: listen on %s: %v\n", env.Addr, err)
 		return 1
 	}
-	log.Info("tokex listening", "addr", ln.Addr().String(), "issuer", pol.Issuer, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
+	var admin *http.Server
+	adminAddr := "off"
+	if env.AdminAddr != "off" && env.AdminAddr != "" {
+		aln, err := net.Listen("tcp", env.AdminAddr)
+		if err != nil {
+			_ = ln.Close()
+			fmt.Fprintf(stderr, "tokex: admin listener on %s (TOKEX_ADMIN_ADDR; off disables it): %v\n", env.AdminAddr, err)
+			return 1
+		}
+		adminAddr = aln.Addr().String()
+		admin = &http.Server{
+			Handler:           server.NewAdmin(metrics.Handler, a.Ready),
+			ReadHeaderTimeout: env.ReadHeaderTimeout,
+			ReadTimeout:       env.ReadTimeout,
+			WriteTimeout:      env.WriteTimeout,
+			IdleTimeout:       env.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		go func() { _ = admin.Serve(aln) }()
+	}
+	log.Info("tokex listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "issuer", pol.Issuer, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -159,6 +190,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Error("shutdown", "error", err)
 		return 1
+	}
+	if admin != nil {
+		_ = admin.Shutdown(sctx) // after the public listener: probes see "not ready" until the end
 	}
 	return 0
 }

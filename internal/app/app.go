@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokex/tokex/internal/client"
@@ -31,9 +33,10 @@ type Options struct {
 	Logger         *slog.Logger // application log
 	Audit          *slog.Logger // audit events; nil: none
 	TracerProvider trace.TracerProvider
-	Demo           http.HandlerFunc // POST /demo/token, demo mode only
-	Issuer         issuer.Options   // Logger defaults to Logger
-	MaxBodyBytes   int64            // 0: server.DefaultMaxBodyBytes
+	MeterProvider  metric.MeterProvider // nil: no metrics
+	Demo           http.HandlerFunc     // POST /demo/token, demo mode only
+	Issuer         issuer.Options       // Logger defaults to Logger
+	MaxBodyBytes   int64                // 0: server.DefaultMaxBodyBytes
 }
 
 // App is a running tokex, without its listener.
@@ -43,22 +46,39 @@ type App struct {
 	Keys     *atomic.Pointer[keys.Set]
 	Registry *issuer.Registry
 	stopping atomic.Bool
+	keysAt   atomic.Pointer[time.Time] // when the current key set was loaded
+	unreg    metric.Registration
 }
+
+// MetricSigningKeyAge is the age of the active signing key, by tokex.kid and
+// tokex.alg: how long this process has signed with it.
+const MetricSigningKeyAge = "tokex.signing_key.age"
 
 // New builds the parts and starts fetching the upstream issuers' keys.
 func New(o Options) *App {
 	a := &App{Keys: &atomic.Pointer[keys.Set]{}}
 	a.Keys.Store(o.Keys)
+	now := time.Now()
+	a.keysAt.Store(&now)
 	src := o.Policy.Source
 	io := o.Issuer
 	if io.Logger == nil {
 		io.Logger = o.Logger
+	}
+	var meter metric.Meter
+	if o.MeterProvider != nil {
+		meter = o.MeterProvider.Meter("github.com/tokex/tokex")
+		if io.Meter == nil {
+			io.Meter = meter
+		}
+		a.observeKeys(meter)
 	}
 	a.Registry = issuer.NewRegistry(src.Issuers, io)
 	xo := exchange.Options{
 		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: a.Registry},
 		Minter: mint.New(src.Issuer, a.Keys, nil),
 		Audit:  o.Audit,
+		Meter:  meter,
 	}
 	if o.TracerProvider != nil {
 		xo.Tracer = o.TracerProvider.Tracer("github.com/tokex/tokex/internal/exchange")
@@ -70,6 +90,7 @@ func New(o Options) *App {
 		Issuer:         src.Issuer,
 		Logger:         o.Logger,
 		TracerProvider: o.TracerProvider,
+		MeterProvider:  o.MeterProvider,
 		Demo:           o.Demo,
 		Ready:          a.ready,
 		MaxBodyBytes:   o.MaxBodyBytes,
@@ -89,7 +110,29 @@ func (a *App) WaitReady(ctx context.Context, d time.Duration) bool {
 func (a *App) Stopping() { a.stopping.Store(true) }
 
 // Close stops background work.
-func (a *App) Close() { a.Registry.Close() }
+func (a *App) Close() {
+	if a.unreg != nil {
+		_ = a.unreg.Unregister()
+	}
+	a.Registry.Close()
+}
+
+func (a *App) observeKeys(m metric.Meter) {
+	age, err := m.Float64ObservableGauge(MetricSigningKeyAge, metric.WithUnit("s"),
+		metric.WithDescription("Time since the active signing key was loaded by this process"))
+	if err != nil {
+		return // the API returns a no-op instrument; nothing to observe
+	}
+	a.unreg, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		k := a.Keys.Load().Active()
+		o.ObserveFloat64(age, time.Since(*a.keysAt.Load()).Seconds(),
+			metric.WithAttributes(attribute.String("tokex.kid", k.KID), attribute.String("tokex.alg", k.Alg)))
+		return nil
+	}, age)
+}
+
+// Ready reports readiness and its checks, for /readyz on both listeners.
+func (a *App) Ready() (bool, map[string]string) { return a.ready() }
 
 func (a *App) ready() (bool, map[string]string) {
 	checks := map[string]string{"keys": "ok", "policy": "ok"}

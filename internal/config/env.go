@@ -18,6 +18,8 @@ type Env struct {
 	Issuer   string `env:"TOKEX_ISSUER"`
 	Keys     string `env:"TOKEX_KEYS"`
 	LogLevel string `env:"TOKEX_LOG_LEVEL, default=info"`
+	// AdminAddr is the admin listener (/metrics, /healthz, /readyz); "off" disables it.
+	AdminAddr string `env:"TOKEX_ADMIN_ADDR, default=:9090"`
 
 	// HTTP server limits (issue 6); safe defaults.
 	ReadHeaderTimeout time.Duration `env:"TOKEX_READ_HEADER_TIMEOUT, default=5s"`

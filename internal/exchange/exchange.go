@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -44,16 +45,18 @@ type Options struct {
 	Minter *mint.Minter
 	Audit  *slog.Logger     // one event per exchange; required
 	Tracer trace.Tracer     // default: no-op
+	Meter  metric.Meter     // default: no metrics
 	Now    func() time.Time // default: time.Now
 }
 
 // Service runs exchanges.
 type Service struct {
-	state  atomic.Pointer[State]
-	minter *mint.Minter
-	audit  *slog.Logger
-	tracer trace.Tracer
-	now    func() time.Time
+	state   atomic.Pointer[State]
+	minter  *mint.Minter
+	audit   *slog.Logger
+	tracer  trace.Tracer
+	now     func() time.Time
+	metrics *metrics
 }
 
 // New builds a Service.
@@ -67,6 +70,9 @@ func New(o Options) *Service {
 	}
 	if s.audit == nil {
 		s.audit = slog.New(slog.DiscardHandler)
+	}
+	if o.Meter != nil {
+		s.metrics = newMetrics(o.Meter)
 	}
 	s.state.Store(o.State)
 	return s
@@ -99,6 +105,7 @@ type record struct {
 
 // Exchange runs one token exchange (RFC 8693 §2). The error, if any, is an *Error.
 func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse, error) {
+	start := time.Now()
 	// The transport's server span (otelgin) is the exchange's root when there is
 	// one: a second span per request would only repeat it.
 	span := trace.SpanFromContext(ctx)
@@ -116,6 +123,7 @@ func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse
 		rec.code, rec.reason = xe.Code, xe.Reason
 	}
 	s.finish(ctx, span, &rec, xe)
+	s.metrics.record(ctx, &rec, xe, time.Since(start))
 	if xe != nil {
 		return nil, xe
 	}
@@ -131,7 +139,9 @@ func (s *Service) Refused(ctx context.Context, e *Error) {
 		ctx, span = s.tracer.Start(ctx, "tokex.exchange")
 		defer span.End()
 	}
-	s.finish(ctx, span, &record{code: e.Code, reason: e.Reason}, e)
+	rec := &record{code: e.Code, reason: e.Reason}
+	s.finish(ctx, span, rec, e)
+	s.metrics.record(ctx, rec, e, 0)
 }
 
 func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.TokenResponse, error) {

@@ -42,18 +42,22 @@ func (f *fetchState) record(err error) {
 type transport struct {
 	base  http.RoundTripper
 	state *fetchState
+	count func(ok bool) // counts upstream requests; never nil
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		t.state.record(err)
+		t.count(false)
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		t.state.record(fmt.Errorf("%s: HTTP %d", req.URL.Redacted(), resp.StatusCode))
+		t.count(false)
 	} else {
 		t.state.record(nil)
+		t.count(true)
 	}
 	resp.Body = &capped{ReadCloser: resp.Body, left: maxUpstreamBytes, state: t.state}
 	return resp, nil

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tokex/tokex/internal/config"
 )
@@ -22,6 +24,27 @@ type Options struct {
 	HTTPTimeout        time.Duration     // per upstream request; default 5s
 	RefreshInterval    time.Duration     // background JWKS refresh; default 1h
 	UnknownKIDInterval time.Duration     // at most one refetch per interval for unknown kids; default 1m
+	Meter              metric.Meter      // counts upstream requests (MetricUpstreamFetches); default none
+}
+
+// MetricUpstreamFetches counts requests to upstream issuers (discovery and
+// JWKS), by tokex.issuer and tokex.result (ok, error).
+const MetricUpstreamFetches = "tokex.upstream.fetches"
+
+// fetchCounter returns the counting function of one issuer's transport.
+func (r *Registry) fetchCounter(name string) func(ok bool) {
+	if r.fetches == nil {
+		return func(bool) {}
+	}
+	okAttrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("tokex.issuer", name), attribute.String("tokex.result", "ok")))
+	errAttrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("tokex.issuer", name), attribute.String("tokex.result", "error")))
+	return func(ok bool) {
+		if ok {
+			r.fetches.Add(context.Background(), 1, okAttrs)
+		} else {
+			r.fetches.Add(context.Background(), 1, errAttrs)
+		}
+	}
 }
 
 // MaxTokenBytes bounds a token before any parsing.
@@ -29,13 +52,14 @@ const MaxTokenBytes = 16 << 10
 
 // Registry routes tokens to their issuer by exact iss.
 type Registry struct {
-	opts   Options
-	byURL  map[string]*verifier
-	list   []*verifier
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	parser *jwt.Parser
+	opts    Options
+	byURL   map[string]*verifier
+	list    []*verifier
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	parser  *jwt.Parser
+	fetches metric.Int64Counter // nil without a Meter
 }
 
 // NewRegistry builds one verifier per trusted issuer and starts fetching their
@@ -63,6 +87,11 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser()}
+	if opts.Meter != nil {
+		// The API hands back a working no-op counter along with any error.
+		r.fetches, _ = opts.Meter.Int64Counter(MetricUpstreamFetches,
+			metric.WithDescription("Requests to upstream issuers for discovery documents and JWKS"), metric.WithUnit("{request}"))
+	}
 	for _, c := range issuers {
 		v := newVerifier(r, c)
 		r.byURL[c.IssuerURL] = v

@@ -43,7 +43,7 @@ func newVerifier(r *Registry, cfg config.Issuer) *verifier {
 		v.fetch = &fetchState{}
 		v.client = &http.Client{
 			Timeout:   r.opts.HTTPTimeout,
-			Transport: transport{base: r.opts.Transport, state: v.fetch},
+			Transport: transport{base: r.opts.Transport, state: v.fetch, count: r.fetchCounter(cfg.Name)},
 			// A redirect to another host is how a JWKS URL gets hijacked; the
 			// IdPs tokex supports serve keys without redirects.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

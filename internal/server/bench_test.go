@@ -104,15 +104,23 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 		tp = tr.Provider
 	}
 	logs := telemetry.NewLoggers(audit, 0)
-	ao := app.Options{Policy: compiled, Keys: ks, Logger: logs.App, Audit: logs.Audit, TracerProvider: tp, Demo: idp.ServeToken}
+	metrics, err := telemetry.NewMetrics(context.Background(), "bench") // as serve: a Prometheus reader
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ao := app.Options{Policy: compiled, Keys: ks, Logger: logs.App, Audit: logs.Audit, TracerProvider: tp, MeterProvider: metrics.Provider, Demo: idp.ServeToken}
 	if mode == telemetryOff {
-		ao.Audit, ao.TracerProvider = nil, nil
+		ao.Audit, ao.TracerProvider, ao.MeterProvider = nil, nil, nil
 	}
 	a := app.New(ao) // the same assembly as tokex serve
 	if !a.WaitReady(context.Background(), 10*time.Second) {
 		tb.Fatal("issuer not ready")
 	}
-	return &stack{handler: a.Handler, idp: idp, close: func() { a.Close(); _ = tp.Shutdown(context.Background()) }}
+	return &stack{handler: a.Handler, idp: idp, close: func() {
+		a.Close()
+		_ = tp.Shutdown(context.Background())
+		_ = metrics.Shutdown(context.Background())
+	}}
 }
 
 func exchangeBody(subject string) string {
@@ -127,14 +135,14 @@ func exchangeBody(subject string) string {
 
 // BenchmarkExchange is one whole exchange through the HTTP handler: form,
 // client auth, RS256 subject validation, policy, ES256 minting, audit, spans.
-// Audit and tracing are on as serve sets them up with no OTEL_* variables.
+// Audit, tracing and metrics are on as serve sets them up with no OTEL_* variables.
 func BenchmarkExchange(b *testing.B) { benchmarkExchange(b, telemetryProduction) }
 
 // BenchmarkExchangeExportingSpans records and exports every span (as with an
 // OTLP exporter configured), to a discarding exporter.
 func BenchmarkExchangeExportingSpans(b *testing.B) { benchmarkExchange(b, telemetryExporting) }
 
-// BenchmarkExchangeNoTelemetry has neither audit nor tracing: a diagnostic.
+// BenchmarkExchangeNoTelemetry has no audit, tracing or metrics: a diagnostic.
 func BenchmarkExchangeNoTelemetry(b *testing.B) { benchmarkExchange(b, telemetryOff) }
 
 func benchmarkExchange(b *testing.B, mode telemetryMode) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokex/tokex/api"
@@ -36,6 +37,7 @@ type Options struct {
 	Issuer         string // tokex's issuer URL (metadata issuer, iss of tokens)
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider // otelgin's HTTP server metrics; nil: the global one
 	// Ready reports readiness checks; nil means always ready.
 	Ready func() (bool, map[string]string)
 	// Demo, when set, serves POST /demo/token (demo mode only).
@@ -53,7 +55,11 @@ func New(o Options) http.Handler {
 	r.RedirectFixedPath = false
 	r.Use(recovery(o.Logger))
 	if o.TracerProvider != nil {
-		r.Use(otelgin.Middleware("tokex", otelgin.WithTracerProvider(o.TracerProvider)))
+		opts := []otelgin.Option{otelgin.WithTracerProvider(o.TracerProvider)}
+		if o.MeterProvider != nil {
+			opts = append(opts, otelgin.WithMeterProvider(o.MeterProvider))
+		}
+		r.Use(otelgin.Middleware("tokex", opts...))
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes

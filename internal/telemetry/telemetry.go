@@ -35,12 +35,8 @@ func NewTracing(ctx context.Context, version string) (*Tracing, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := resource.New(ctx,
-		resource.WithAttributes(semconv.ServiceName("tokex"), semconv.ServiceVersion(version)),
-		resource.WithFromEnv(), // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES win
-		resource.WithTelemetrySDK(),
-	)
-	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+	res, err := newResource(ctx, version)
+	if err != nil {
 		return nil, err
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
@@ -56,6 +52,20 @@ func NewTracing(ctx context.Context, version string) (*Tracing, error) {
 	}
 	t.Provider = sdktrace.NewTracerProvider(opts...)
 	return t, nil
+}
+
+// newResource describes this process: service tokex, its version, and what
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES say (they win).
+func newResource(ctx context.Context, version string) (*resource.Resource, error) {
+	res, err := resource.New(ctx,
+		resource.WithAttributes(semconv.ServiceName("tokex"), semconv.ServiceVersion(version)),
+		resource.WithFromEnv(),
+		resource.WithTelemetrySDK(),
+	)
+	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
+		return nil, err
+	}
+	return res, nil
 }
 
 func fallbackExporter(ctx context.Context) (sdktrace.SpanExporter, error) {

@@ -1,0 +1,40 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/sdk/metric"
+)
+
+// Metrics is an OpenTelemetry meter provider whose instruments are served in
+// the Prometheus text format by Handler (on the admin listener).
+type Metrics struct {
+	Provider *metric.MeterProvider
+	Handler  http.Handler
+}
+
+// NewMetrics builds the meter provider with its own Prometheus registry (never
+// the global one), so two instances in one process do not collide.
+func NewMetrics(ctx context.Context, version string) (*Metrics, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	res, err := newResource(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return &Metrics{
+		Provider: metric.NewMeterProvider(metric.WithReader(exp), metric.WithResource(res)),
+		Handler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
+	}, nil
+}
+
+// Shutdown stops the provider.
+func (m *Metrics) Shutdown(ctx context.Context) error { return m.Provider.Shutdown(ctx) }
