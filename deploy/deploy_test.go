@@ -27,6 +27,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tokex/tokex/internal/config"
 )
 
 const (
@@ -38,6 +40,12 @@ const (
 
 	testVersion = "test-1.2.3"
 )
+
+// isExample reports whether a manifest file is an example to apply by hand
+// (name.example.yaml), which kustomization.yaml must not list.
+func isExample(file string) bool {
+	return strings.HasSuffix(file, ".example.yaml") || strings.HasSuffix(file, ".example.yml")
+}
 
 // ---------------------------------------------------------------------------
 // Dockerfile parsing (the subset of the syntax this repository uses).
@@ -659,8 +667,9 @@ func TestDockerfileRuntime(t *testing.T) {
 // Kubernetes manifests: only the fields the tests look at.
 
 type objectMeta struct {
-	Name   string            `yaml:"name"`
-	Labels map[string]string `yaml:"labels"`
+	Name        string            `yaml:"name"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
 }
 
 type securityContext struct {
@@ -702,8 +711,9 @@ type container struct {
 		ContainerPort int    `yaml:"containerPort"`
 	} `yaml:"ports"`
 	Env []struct {
-		Name  string `yaml:"name"`
-		Value string `yaml:"value"`
+		Name      string         `yaml:"name"`
+		Value     string         `yaml:"value"`
+		ValueFrom map[string]any `yaml:"valueFrom"`
 	} `yaml:"env"`
 	StartupProbe   *probe `yaml:"startupProbe"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
@@ -734,6 +744,32 @@ type volume struct {
 	} `yaml:"secret"`
 }
 
+type labelSelector struct {
+	MatchLabels map[string]string `yaml:"matchLabels"`
+}
+
+type podAffinityTerm struct {
+	TopologyKey   string        `yaml:"topologyKey"`
+	LabelSelector labelSelector `yaml:"labelSelector"`
+}
+
+type affinity struct {
+	PodAntiAffinity *struct {
+		Preferred []struct {
+			Weight          int             `yaml:"weight"`
+			PodAffinityTerm podAffinityTerm `yaml:"podAffinityTerm"`
+		} `yaml:"preferredDuringSchedulingIgnoredDuringExecution"`
+		Required []podAffinityTerm `yaml:"requiredDuringSchedulingIgnoredDuringExecution"`
+	} `yaml:"podAntiAffinity"`
+}
+
+type topologySpreadConstraint struct {
+	MaxSkew           int           `yaml:"maxSkew"`
+	TopologyKey       string        `yaml:"topologyKey"`
+	WhenUnsatisfiable string        `yaml:"whenUnsatisfiable"`
+	LabelSelector     labelSelector `yaml:"labelSelector"`
+}
+
 type deployment struct {
 	Metadata objectMeta `yaml:"metadata"`
 	Spec     struct {
@@ -744,9 +780,12 @@ type deployment struct {
 		Template struct {
 			Metadata objectMeta `yaml:"metadata"`
 			Spec     struct {
-				SecurityContext *securityContext `yaml:"securityContext"`
-				Containers      []container      `yaml:"containers"`
-				Volumes         []volume         `yaml:"volumes"`
+				AutomountServiceAccountToken *bool                      `yaml:"automountServiceAccountToken"`
+				SecurityContext              *securityContext           `yaml:"securityContext"`
+				TopologySpreadConstraints    []topologySpreadConstraint `yaml:"topologySpreadConstraints"`
+				Affinity                     *affinity                  `yaml:"affinity"`
+				Containers                   []container                `yaml:"containers"`
+				Volumes                      []volume                   `yaml:"volumes"`
 			} `yaml:"spec"`
 		} `yaml:"template"`
 	} `yaml:"spec"`
@@ -780,6 +819,74 @@ type kustomization struct {
 	Resources []string `yaml:"resources"`
 }
 
+type hpa struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Metadata   objectMeta `yaml:"metadata"`
+	Spec       struct {
+		ScaleTargetRef struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+			Name       string `yaml:"name"`
+		} `yaml:"scaleTargetRef"`
+		MinReplicas *int `yaml:"minReplicas"`
+		MaxReplicas int  `yaml:"maxReplicas"`
+		Metrics     []struct {
+			Type     string `yaml:"type"`
+			Resource *struct {
+				Name   string `yaml:"name"`
+				Target struct {
+					Type               string `yaml:"type"`
+					AverageUtilization *int   `yaml:"averageUtilization"`
+				} `yaml:"target"`
+			} `yaml:"resource"`
+		} `yaml:"metrics"`
+	} `yaml:"spec"`
+}
+
+type pdb struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Metadata   objectMeta `yaml:"metadata"`
+	Spec       struct {
+		MinAvailable   any           `yaml:"minAvailable"`
+		MaxUnavailable any           `yaml:"maxUnavailable"`
+		Selector       labelSelector `yaml:"selector"`
+	} `yaml:"spec"`
+}
+
+type networkPolicyPort struct {
+	Port     any    `yaml:"port"`
+	Protocol string `yaml:"protocol"`
+}
+
+type networkPolicyRule struct {
+	Ports []networkPolicyPort `yaml:"ports"`
+	From  []map[string]any    `yaml:"from"`
+	To    []map[string]any    `yaml:"to"`
+}
+
+type networkPolicy struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Metadata   objectMeta `yaml:"metadata"`
+	Spec       struct {
+		PodSelector labelSelector       `yaml:"podSelector"`
+		PolicyTypes []string            `yaml:"policyTypes"`
+		Ingress     []networkPolicyRule `yaml:"ingress"`
+		Egress      []networkPolicyRule `yaml:"egress"`
+	} `yaml:"spec"`
+}
+
+type serviceMonitor struct {
+	APIVersion string     `yaml:"apiVersion"`
+	Metadata   objectMeta `yaml:"metadata"`
+	Spec       struct {
+		Selector  labelSelector `yaml:"selector"`
+		Endpoints []struct {
+			Port string `yaml:"port"`
+			Path string `yaml:"path"`
+		} `yaml:"endpoints"`
+	} `yaml:"spec"`
+}
+
 type policyIssuer struct {
 	Name      string `yaml:"name"`
 	IssuerURL string `yaml:"issuer_url"`
@@ -806,9 +913,10 @@ type policy struct {
 }
 
 type document struct {
-	file string
-	kind string
-	node *yaml.Node
+	file       string
+	apiVersion string
+	kind       string
+	node       *yaml.Node
 }
 
 // loadManifests decodes every document of every YAML file in dir.
@@ -823,41 +931,50 @@ func loadManifests(t *testing.T, dir string) (docs []document, files []string) {
 			continue
 		}
 		files = append(files, e.Name())
-		f, err := os.Open(filepath.Join(dir, e.Name()))
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec := yaml.NewDecoder(f)
-		for i := 0; ; i++ {
-			var n yaml.Node
-			err := dec.Decode(&n)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				f.Close()
-				t.Fatalf("%s: document %d: %v", e.Name(), i, err)
-			}
-			var head struct {
-				APIVersion string `yaml:"apiVersion"`
-				Kind       string `yaml:"kind"`
-			}
-			if err := n.Decode(&head); err != nil {
-				f.Close()
-				t.Fatalf("%s: document %d: %v", e.Name(), i, err)
-			}
-			if head.Kind == "" && head.APIVersion == "" {
-				continue // empty document ("---" with only comments)
-			}
-			if head.Kind == "" || head.APIVersion == "" {
-				f.Close()
-				t.Fatalf("%s: document %d lacks apiVersion or kind", e.Name(), i)
-			}
-			docs = append(docs, document{file: e.Name(), kind: head.Kind, node: &n})
+		d, err := decodeDocuments(e.Name(), data)
+		if err != nil {
+			t.Fatal(err)
 		}
-		f.Close()
+		docs = append(docs, d...)
 	}
 	return docs, files
+}
+
+// decodeDocuments decodes the documents of a multi-document YAML stream
+// (a manifest file, or helm template's output), skipping empty ones. Every
+// other document must have apiVersion and kind.
+func decodeDocuments(name string, data []byte) ([]document, error) {
+	var docs []document
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for i := 0; ; i++ {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %v", name, i, err)
+		}
+		var head struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string `yaml:"kind"`
+		}
+		if err := n.Decode(&head); err != nil {
+			return nil, fmt.Errorf("%s: document %d: %v", name, i, err)
+		}
+		if head.Kind == "" && head.APIVersion == "" {
+			continue // empty document ("---" with only comments)
+		}
+		if head.Kind == "" || head.APIVersion == "" {
+			return nil, fmt.Errorf("%s: document %d lacks apiVersion or kind", name, i)
+		}
+		docs = append(docs, document{file: name, apiVersion: head.APIVersion, kind: head.Kind, node: &n})
+	}
+	return docs, nil
 }
 
 // only decodes the single document of the given kind into out.
@@ -937,8 +1054,199 @@ func mountedFile(d deployment, c container, pick func(volume) ([]keyToPath, bool
 	return "", errors.New("no such volume")
 }
 
+// selects reports whether the non-empty selector sel matches labels.
+func selects(what string, sel, labels map[string]string) error {
+	if len(sel) == 0 {
+		return fmt.Errorf("%s: empty selector", what)
+	}
+	for k, v := range sel {
+		if labels[k] != v {
+			return fmt.Errorf("%s: selector %s=%s does not match the labels %v", what, k, v, labels)
+		}
+	}
+	return nil
+}
+
+// checkSpread checks that the pods spread over nodes and zones as a
+// preference (a one-node or one-zone cluster must still run every replica)
+// and prefer not to share a node.
+func checkSpread(dep deployment) error {
+	pod := dep.Spec.Template.Spec
+	labels := dep.Spec.Template.Metadata.Labels
+	var errs []error
+	for _, key := range []string{"kubernetes.io/hostname", "topology.kubernetes.io/zone"} {
+		i := slices.IndexFunc(pod.TopologySpreadConstraints, func(c topologySpreadConstraint) bool { return c.TopologyKey == key })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("no topologySpreadConstraint on %s", key))
+			continue
+		}
+		c := pod.TopologySpreadConstraints[i]
+		if c.WhenUnsatisfiable != "ScheduleAnyway" {
+			errs = append(errs, fmt.Errorf("topologySpreadConstraint %s: whenUnsatisfiable %q, want ScheduleAnyway", key, c.WhenUnsatisfiable))
+		}
+		if c.MaxSkew < 1 {
+			errs = append(errs, fmt.Errorf("topologySpreadConstraint %s: maxSkew %d", key, c.MaxSkew))
+		}
+		if err := selects("topologySpreadConstraint "+key, c.LabelSelector.MatchLabels, labels); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a := pod.Affinity
+	switch {
+	case a == nil || a.PodAntiAffinity == nil:
+		errs = append(errs, errors.New("no podAntiAffinity"))
+	case len(a.PodAntiAffinity.Required) > 0:
+		errs = append(errs, errors.New("required podAntiAffinity: replicas beyond the number of nodes would stay Pending; want preferred"))
+	case !slices.ContainsFunc(a.PodAntiAffinity.Preferred, func(p struct {
+		Weight          int             `yaml:"weight"`
+		PodAffinityTerm podAffinityTerm `yaml:"podAffinityTerm"`
+	}) bool {
+		return p.Weight > 0 && p.PodAffinityTerm.TopologyKey == "kubernetes.io/hostname" &&
+			selects("", p.PodAffinityTerm.LabelSelector.MatchLabels, labels) == nil
+	}):
+		errs = append(errs, errors.New("no preferred podAntiAffinity term on kubernetes.io/hostname that selects the pods"))
+	}
+	return errors.Join(errs...)
+}
+
+// checkHPA checks that h scales dep on CPU utilisation between wantMin and wantMax.
+func checkHPA(h hpa, dep deployment, wantMin, wantMax, wantCPU int) error {
+	var errs []error
+	if h.APIVersion != "autoscaling/v2" {
+		errs = append(errs, fmt.Errorf("HPA apiVersion %s, want autoscaling/v2", h.APIVersion))
+	}
+	ref := h.Spec.ScaleTargetRef
+	if ref.APIVersion != "apps/v1" || ref.Kind != "Deployment" || ref.Name != dep.Metadata.Name {
+		errs = append(errs, fmt.Errorf("HPA scales %s %s/%s, want apps/v1 Deployment/%s", ref.APIVersion, ref.Kind, ref.Name, dep.Metadata.Name))
+	}
+	if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas != wantMin {
+		errs = append(errs, fmt.Errorf("HPA minReplicas %s, want %d", show(h.Spec.MinReplicas), wantMin))
+	}
+	if h.Spec.MaxReplicas != wantMax {
+		errs = append(errs, fmt.Errorf("HPA maxReplicas %d, want %d", h.Spec.MaxReplicas, wantMax))
+	}
+	if len(h.Spec.Metrics) != 1 || h.Spec.Metrics[0].Type != "Resource" || h.Spec.Metrics[0].Resource == nil ||
+		h.Spec.Metrics[0].Resource.Name != "cpu" || h.Spec.Metrics[0].Resource.Target.Type != "Utilization" ||
+		h.Spec.Metrics[0].Resource.Target.AverageUtilization == nil || *h.Spec.Metrics[0].Resource.Target.AverageUtilization != wantCPU {
+		errs = append(errs, fmt.Errorf("HPA metrics %+v, want one: cpu Utilization %d%%", h.Spec.Metrics, wantCPU))
+	}
+	// Utilization is relative to the request: without one the HPA does nothing.
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Resources.Requests["cpu"] == "" {
+			errs = append(errs, fmt.Errorf("container %s has no cpu request, which the HPA's utilisation is relative to", c.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkPDB checks that p keeps wantMin pods of dep available, below replicas
+// so that a node drain can still evict one.
+func checkPDB(p pdb, dep deployment, wantMin, replicas int) error {
+	var errs []error
+	if p.APIVersion != "policy/v1" {
+		errs = append(errs, fmt.Errorf("PDB apiVersion %s, want policy/v1", p.APIVersion))
+	}
+	if p.Spec.MaxUnavailable != nil {
+		errs = append(errs, fmt.Errorf("PDB sets maxUnavailable %v, want only minAvailable", p.Spec.MaxUnavailable))
+	}
+	if n, ok := p.Spec.MinAvailable.(int); !ok || n != wantMin {
+		errs = append(errs, fmt.Errorf("PDB minAvailable %v, want %d", p.Spec.MinAvailable, wantMin))
+	} else if n >= replicas {
+		errs = append(errs, fmt.Errorf("PDB minAvailable %d is not below the %d replicas: no pod could ever be evicted", n, replicas))
+	}
+	if err := selects("PDB", p.Spec.Selector.MatchLabels, dep.Spec.Template.Metadata.Labels); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// resolvePort resolves a Service or NetworkPolicy port (a name or a number) to
+// the name of the container port, or the number itself if none has it.
+func resolvePort(c container, port any) string {
+	switch v := port.(type) {
+	case string:
+		return v
+	case int:
+		for _, p := range c.Ports {
+			if p.ContainerPort == v {
+				return p.Name
+			}
+		}
+	}
+	return fmt.Sprint(port)
+}
+
+// checkNetworkPolicy checks that np selects dep's pods, admits ingress to
+// exactly the named container ports wantIngress, and allows egress to DNS
+// and HTTPS, every rule naming its ports.
+func checkNetworkPolicy(np networkPolicy, dep deployment, wantIngress []string) error {
+	var errs []error
+	if np.APIVersion != "networking.k8s.io/v1" {
+		errs = append(errs, fmt.Errorf("NetworkPolicy apiVersion %s", np.APIVersion))
+	}
+	if err := selects("NetworkPolicy podSelector", np.Spec.PodSelector.MatchLabels, dep.Spec.Template.Metadata.Labels); err != nil {
+		errs = append(errs, err)
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, "Ingress") || !slices.Contains(np.Spec.PolicyTypes, "Egress") {
+		errs = append(errs, fmt.Errorf("NetworkPolicy policyTypes %v, want Ingress and Egress", np.Spec.PolicyTypes))
+	}
+	var ctr container
+	if cs := dep.Spec.Template.Spec.Containers; len(cs) > 0 {
+		ctr = cs[0]
+	}
+	proto := func(p networkPolicyPort) string {
+		if p.Protocol == "" {
+			return "TCP"
+		}
+		return p.Protocol
+	}
+	admitted := map[string]bool{}
+	for i, r := range np.Spec.Ingress {
+		if len(r.Ports) == 0 {
+			errs = append(errs, fmt.Errorf("ingress[%d] names no ports, so it admits every port", i))
+		}
+		for _, p := range r.Ports {
+			name := resolvePort(ctr, p.Port)
+			if !slices.Contains(wantIngress, name) || proto(p) != "TCP" {
+				errs = append(errs, fmt.Errorf("ingress[%d] admits %v/%s, want only %v", i, p.Port, proto(p), wantIngress))
+			}
+			admitted[name] = true
+		}
+	}
+	for _, w := range wantIngress {
+		if !admitted[w] {
+			errs = append(errs, fmt.Errorf("no ingress rule admits port %s", w))
+		}
+	}
+	allowed := map[string]bool{}
+	for i, r := range np.Spec.Egress {
+		if len(r.Ports) == 0 {
+			errs = append(errs, fmt.Errorf("egress[%d] names no ports, so it allows every port", i))
+		}
+		for _, p := range r.Ports {
+			allowed[fmt.Sprintf("%v/%s", p.Port, proto(p))] = true
+		}
+	}
+	for _, want := range []string{"53/UDP", "53/TCP", "443/TCP"} {
+		if !allowed[want] {
+			errs = append(errs, fmt.Errorf("no egress rule allows %s", want))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func TestKubernetesManifests(t *testing.T) {
-	docs, files := loadManifests(t, manifestDir)
+	all, files := loadManifests(t, manifestDir)
+	// *.example.yaml files are examples to apply by hand, not part of the
+	// kustomization (README.md says why).
+	var docs, examples []document
+	for _, d := range all {
+		if isExample(d.file) {
+			examples = append(examples, d)
+		} else {
+			docs = append(docs, d)
+		}
+	}
 
 	var (
 		dep  deployment
@@ -946,12 +1254,16 @@ func TestKubernetesManifests(t *testing.T) {
 		cm   configMap
 		sec  secret
 		kust kustomization
+		as   hpa
+		bud  pdb
+		np   networkPolicy
 	)
 	for _, k := range []struct {
 		kind string
 		out  any
 	}{
 		{"Deployment", &dep}, {"Service", &svc}, {"ConfigMap", &cm}, {"Secret", &sec}, {"Kustomization", &kust},
+		{"HorizontalPodAutoscaler", &as}, {"PodDisruptionBudget", &bud}, {"NetworkPolicy", &np},
 	} {
 		t.Run("kind "+k.kind, func(t *testing.T) {
 			if err := only(docs, k.kind, k.out); err != nil {
@@ -1016,12 +1328,13 @@ func TestKubernetesManifests(t *testing.T) {
 		check func() error
 	}{
 		// Deployment
-		{"deployment has 2+ replicas", func() error {
-			if dep.Spec.Replicas == nil || *dep.Spec.Replicas < 2 {
-				return fmt.Errorf("replicas %s, want at least 2", show(dep.Spec.Replicas))
+		{"deployment has 3+ replicas", func() error {
+			if dep.Spec.Replicas == nil || *dep.Spec.Replicas < 3 {
+				return fmt.Errorf("replicas %s, want at least 3", show(dep.Spec.Replicas))
 			}
 			return nil
 		}},
+		{"pods spread over nodes and zones", func() error { return checkSpread(dep) }},
 		{"deployment selector matches pod labels", func() error {
 			sel := dep.Spec.Selector.MatchLabels
 			if len(sel) == 0 {
@@ -1154,6 +1467,24 @@ func TestKubernetesManifests(t *testing.T) {
 			return fmt.Errorf("no volume uses Secret %s", sec.Metadata.Name)
 		}},
 
+		// HorizontalPodAutoscaler, PodDisruptionBudget, NetworkPolicy
+		{"HPA scales the deployment 3 to 10 at 70% CPU", func() error { return checkHPA(as, dep, 3, 10, 70) }},
+		{"HPA minReplicas equals the deployment's replicas", func() error {
+			if as.Spec.MinReplicas == nil || dep.Spec.Replicas == nil || *as.Spec.MinReplicas != *dep.Spec.Replicas {
+				return fmt.Errorf("HPA minReplicas %s, deployment replicas %s: an apply would fight the HPA", show(as.Spec.MinReplicas), show(dep.Spec.Replicas))
+			}
+			return nil
+		}},
+		{"PDB keeps 2 available", func() error {
+			if dep.Spec.Replicas == nil {
+				return errors.New("deployment has no replicas")
+			}
+			return checkPDB(bud, dep, 2, *dep.Spec.Replicas)
+		}},
+		{"NetworkPolicy admits the API port, allows DNS and HTTPS out", func() error {
+			return checkNetworkPolicy(np, dep, []string{portName})
+		}},
+
 		// Service
 		{"service targets the named container port", func() error {
 			if len(svc.Spec.Ports) == 0 {
@@ -1213,6 +1544,11 @@ func TestKubernetesManifests(t *testing.T) {
 				return fmt.Errorf("policy.yaml lacks %v", missing)
 			}
 			return nil
+		}},
+		{"policy passes tokex's validator", func() error {
+			keysPath, _ := envValue(ctr, "TOKEX_KEYS")
+			_, err := config.ParsePolicy([]byte(cm.Data["policy.yaml"]), "configmap.yaml policy.yaml", config.Overrides{Keys: keysPath})
+			return err
 		}},
 		{"policy keys match TOKEX_KEYS", func() error {
 			if got, _ := envValue(ctr, "TOKEX_KEYS"); pol.Keys != got {
@@ -1294,11 +1630,66 @@ func TestKubernetesManifests(t *testing.T) {
 		{"kustomization lists every manifest", func() error {
 			var errs []error
 			for _, f := range files {
-				if f != "kustomization.yaml" && f != "kustomization.yml" && !slices.Contains(kust.Resources, f) {
+				if f != "kustomization.yaml" && f != "kustomization.yml" && !isExample(f) && !slices.Contains(kust.Resources, f) {
 					errs = append(errs, fmt.Errorf("%s is not listed in kustomization.yaml", f))
 				}
 			}
 			return errors.Join(errs...)
+		}},
+		{"kustomization lists no example", func() error {
+			for _, r := range kust.Resources {
+				if isExample(r) {
+					return fmt.Errorf("kustomization.yaml lists %s: examples need CRDs or features a plain apply cannot assume", r)
+				}
+			}
+			return nil
+		}},
+
+		// ServiceMonitor example (servicemonitor.example.yaml)
+		{"servicemonitor example scrapes /metrics on the admin port", func() error {
+			var sm serviceMonitor
+			if err := only(examples, "ServiceMonitor", &sm); err != nil {
+				return err
+			}
+			if sm.APIVersion != "monitoring.coreos.com/v1" {
+				return fmt.Errorf("ServiceMonitor apiVersion %s, want monitoring.coreos.com/v1", sm.APIVersion)
+			}
+			if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "admin" || sm.Spec.Endpoints[0].Path != "/metrics" {
+				return fmt.Errorf("ServiceMonitor endpoints %+v, want port admin, path /metrics", sm.Spec.Endpoints)
+			}
+			var ms service
+			if err := only(examples, "Service", &ms); err != nil {
+				return err
+			}
+			if err := selects("ServiceMonitor", sm.Spec.Selector.MatchLabels, ms.Metadata.Labels); err != nil {
+				return fmt.Errorf("does not select the example's Service %s: %v", ms.Metadata.Name, err)
+			}
+			if selects("", sm.Spec.Selector.MatchLabels, svc.Metadata.Labels) == nil {
+				return fmt.Errorf("ServiceMonitor also selects the API Service %s", svc.Metadata.Name)
+			}
+			if err := selects("metrics Service", ms.Spec.Selector, dep.Spec.Template.Metadata.Labels); err != nil {
+				return err
+			}
+			if len(ms.Spec.Ports) != 1 || ms.Spec.Ports[0].Name != "admin" || ms.Spec.Ports[0].TargetPort != 9090 {
+				return fmt.Errorf("metrics Service ports %+v, want one named admin targeting 9090 (TOKEX_ADMIN_ADDR's default)", ms.Spec.Ports)
+			}
+			return nil
+		}},
+		{"servicemonitor example lets Prometheus reach port 9090", func() error {
+			var enp networkPolicy
+			if err := only(examples, "NetworkPolicy", &enp); err != nil {
+				return err
+			}
+			if err := selects("example NetworkPolicy", enp.Spec.PodSelector.MatchLabels, dep.Spec.Template.Metadata.Labels); err != nil {
+				return err
+			}
+			if len(enp.Spec.Ingress) != 1 || len(enp.Spec.Ingress[0].From) == 0 || len(enp.Spec.Ingress[0].Ports) != 1 || enp.Spec.Ingress[0].Ports[0].Port != 9090 {
+				return fmt.Errorf("example NetworkPolicy ingress %+v, want one rule admitting only 9090 from given peers", enp.Spec.Ingress)
+			}
+			if len(enp.Spec.Egress) > 0 || slices.Contains(enp.Spec.PolicyTypes, "Egress") {
+				return errors.New("example NetworkPolicy must not touch egress")
+			}
+			return nil
 		}},
 	}
 	for _, tc := range tests {
