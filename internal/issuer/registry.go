@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,19 +189,10 @@ func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principa
 	}
 	if tok.Method == nil || tok.Signature == nil {
 		alg, _ := tok.Header["alg"].(string)
-		if !containsFold(v.algs, alg) {
+		if !slices.Contains(v.algs, alg) {
 			return v.verify(ctx, tok, parts, claims, tokenType) // reports the algorithm
 		}
 		return nil, refuse(ReasonMalformed, err, "the token's signature could not be decoded")
 	}
 	return v.verify(ctx, tok, parts, claims, tokenType)
-}
-
-func containsFold(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -242,7 +243,7 @@ func etagMatches(header, etag string) bool {
 func (h *handlers) buildMetadata() api.ServerMetadata {
 	algs := []string{}
 	for _, k := range h.o.Keys.Load().Keys() {
-		if !contains(algs, k.Alg) {
+		if !slices.Contains(algs, k.Alg) {
 			algs = append(algs, k.Alg)
 		}
 	}
@@ -352,13 +353,4 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
