@@ -1,9 +1,12 @@
-// Package condition compiles the CEL conditions of the policy file (rule
-// `require`). Config validation uses it to report a bad expression along with
-// every other problem of the file; the policy compiles the programs it runs.
+// Package condition compiles the CEL expressions of the policy file: rule
+// `require` and `scope_conditions` (boolean conditions) and rule `claims`
+// (claim mapping, any JSON value). Config validation uses it to report a bad
+// expression along with every other problem of the file; the policy compiles
+// the programs it runs.
 //
-// Invariants: a condition sees only `claims` (the subject token's claims); it
-// must be boolean; its evaluation cost is bounded.
+// Invariants: an expression sees only `claims` (the subject token's claims); a
+// condition must be boolean; a mapped value must be JSON; evaluation cost is
+// bounded.
 package condition
 
 import (

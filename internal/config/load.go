@@ -215,6 +215,27 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 		for i, item := range n.Content {
 			walk(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), ps, lines, budget)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			ps.Add(path, "must be a mapping of keys to values")
+			return
+		}
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			sub := join(path, k.Value)
+			lines[sub] = k.Line
+			if k.Kind != yaml.ScalarNode {
+				ps.Add(path, "keys must be single values")
+				continue
+			}
+			if seen[k.Value] {
+				ps.Add(sub, "key given twice")
+				continue
+			}
+			seen[k.Value] = true
+			walk(v, t.Elem(), sub, ps, lines, budget)
+		}
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			ps.Add(path, "must be a single value, not a list or mapping")

@@ -55,6 +55,11 @@ type Rule struct {
 	Scopes   []string  `yaml:"scopes"`
 	Lifetime *Duration `yaml:"lifetime"`
 	Require  string    `yaml:"require"`
+	// Claims maps a claim of the minted token to a CEL expression over the
+	// subject's claims (claim mapping; see mapping.go).
+	Claims map[string]string `yaml:"claims"`
+	// ScopeConditions grants a scope only where its CEL condition holds.
+	ScopeConditions map[string]string `yaml:"scope_conditions"`
 }
 
 // Duration is a time.Duration written as "5m", "30s" in YAML.

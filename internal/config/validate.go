@@ -144,6 +144,7 @@ func (p *Policy) Validate() error {
 	}
 
 	rules := map[string]bool{}
+	mapEnv := &lazyEnv{}
 	var celEnv *cel.Env
 	var celErr error
 	if len(p.Rules) == 0 {
@@ -192,6 +193,7 @@ func (p *Policy) Validate() error {
 				}
 			}
 		}
+		validateMapping(ps, at, r, mapEnv)
 		if r.Lifetime != nil {
 			switch l := r.Lifetime.D(); {
 			case l < time.Second:

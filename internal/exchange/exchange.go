@@ -196,7 +196,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 5. Mint (RFC 9068).
-	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: cl.ID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp})
+	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: cl.ID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Extra: grant.Claims})
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +302,8 @@ func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, c
 			x.Code, x.Reason = api.ErrInvalidTarget, "no_rule" // RFC 8693 §2.2.2
 		case policy.Condition:
 			x.Code, x.Reason = api.ErrInvalidRequest, "condition_not_met" // unacceptable under policy
+		case policy.Mapping:
+			x.Code, x.Reason = api.ErrInvalidRequest, "claim_mapping_failed" // the subject's claims do not fit the rule
 		default:
 			x.Code, x.Reason = api.ErrInvalidScope, "no_scope"
 		}

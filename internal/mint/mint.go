@@ -3,7 +3,6 @@ package mint
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,9 @@ type Input struct {
 	Audience string
 	Scopes   []string
 	Expiry   time.Time // already capped by rule, max_lifetime and the subject token
+	// Extra are claims mapped by the rule (never a registered claim: config
+	// validation refuses those), added after the RFC 9068 claims.
+	Extra map[string]any
 }
 
 // Token is a signed access token and the facts the audit event records.
@@ -73,13 +75,9 @@ func (m *Minter) Mint(in Input) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	body, err := json.Marshal(claims{
-		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
-		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
-		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "),
-	})
+	body, err := m.encode(in, now, exp, jti)
 	if err != nil {
-		return Token{}, fmt.Errorf("mint: encode claims: %w", err)
+		return Token{}, err
 	}
 	k := m.keys.Load().Active()
 	hdr := k.EncodedHeader()

@@ -23,6 +23,9 @@ type Rule struct {
 	Clients  []string
 	Issuers  []string
 	require  cel.Program
+	// claims (sorted by name) and scope conditions: see mapping.go.
+	claims     []mappedClaim
+	scopeConds map[string]cel.Program
 }
 
 type key struct{ client, issuer, audience string }
@@ -51,6 +54,7 @@ type Grant struct {
 	Audience string
 	Scopes   []string
 	Lifetime time.Duration
+	Claims   map[string]any // claims mapped by the rule's `claims:`; nil if none
 }
 
 // Kind classifies a refusal by the policy.
@@ -61,6 +65,7 @@ const (
 	NoRule    Kind = iota + 1 // RFC 8707 §2 / RFC 8693 §2.2.2: invalid_target
 	Condition                 // the rule's condition is false: invalid_request
 	Scope                     // nothing grantable: invalid_scope
+	Mapping                   // a mapped claim cannot be computed: invalid_request
 )
 
 // Error is a refusal by the policy; Description is safe for clients.
@@ -108,6 +113,7 @@ func Compile(p *config.Policy) (*Policy, error) {
 			}
 			r.require = prg
 		}
+		r.compileMapping(ps, fmt.Sprintf("rules[%d]", i), rc, env)
 		out.Rules = append(out.Rules, r)
 		for _, c := range r.Clients {
 			for _, is := range r.Issuers {
@@ -155,37 +161,51 @@ func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request
 	if err != nil {
 		return Grant{}, err
 	}
-	if r.require != nil {
-		ok, err := r.eval(ctx, pr)
-		if !ok {
-			// Name the rule, never the condition's contents.
-			return Grant{Rule: r.Name}, &Error{Kind: Condition, Rule: r.Name, Err: err,
-				Description: fmt.Sprintf("the subject token does not meet the condition of rule %q", r.Name)}
-		}
+	if err := r.Condition(ctx, pr); err != nil {
+		return Grant{Rule: r.Name}, err
 	}
-	// A copy: the grant is the caller's to keep or change; the rule is shared.
-	scopes := slices.Clone(r.Scopes)
-	if len(req.Scopes) > 0 {
-		scopes = make([]string, 0, len(req.Scopes))
-		for _, s := range req.Scopes {
-			if slices.Contains(r.Scopes, s) && !slices.Contains(scopes, s) {
-				scopes = append(scopes, s)
-			}
-		}
-		if len(scopes) == 0 {
-			return Grant{Rule: r.Name}, &Error{Kind: Scope, Rule: r.Name,
-				Description: fmt.Sprintf("none of the requested scopes is allowed by rule %q (it allows: %s)", r.Name, strings.Join(r.Scopes, " "))}
-		}
+	scopes, _, err := r.GrantScopes(ctx, pr, req.Scopes)
+	if err != nil {
+		return Grant{Rule: r.Name}, err
 	}
-	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: min(r.Lifetime, p.MaxLifetime)}, nil
+	claims, err := r.MapClaims(ctx, pr)
+	if err != nil {
+		return Grant{Rule: r.Name}, err
+	}
+	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims}, nil
 }
 
+// RuleLifetime is the lifetime of r's tokens: its own, capped by max_lifetime.
+func (p *Policy) RuleLifetime(r *Rule) time.Duration { return min(r.Lifetime, p.MaxLifetime) }
+
+// Condition checks the rule's `require` (SPEC §5 step 3): nil when there is
+// none or it holds.
+func (r *Rule) Condition(ctx context.Context, pr *issuer.Principal) error {
+	if r.require == nil {
+		return nil
+	}
+	ok, err := r.eval(ctx, pr)
+	if !ok {
+		// Name the rule, never the condition's contents.
+		return &Error{Kind: Condition, Rule: r.Name, Err: err,
+			Description: fmt.Sprintf("the subject token does not meet the condition of rule %q", r.Name)}
+	}
+	return nil
+}
+
+// HasCondition reports whether the rule has a `require` condition.
+func (r *Rule) HasCondition() bool { return r.require != nil }
+
 func (r *Rule) eval(ctx context.Context, pr *issuer.Principal) (bool, error) {
+	return evalBool(ctx, r.require, pr)
+}
+
+func evalBool(ctx context.Context, prg cel.Program, pr *issuer.Principal) (bool, error) {
 	claims, err := pr.Claims()
 	if err != nil {
 		return false, err
 	}
-	out, _, err := r.require.ContextEval(ctx, map[string]any{"claims": claims})
+	out, _, err := prg.ContextEval(ctx, map[string]any{"claims": claims})
 	if err != nil {
 		// A missing claim is an error in CEL; for a condition it means "not met".
 		return false, err
