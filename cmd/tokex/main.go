@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -16,12 +17,16 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runIO(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runIO(ctx, args, strings.NewReader(""), stdout, stderr)
+}
+
+func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -31,6 +36,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCmd(args[1:], stdout, stderr)
+	case "explain":
+		return explainCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "policy":
+		return policyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintf(stdout, "tokex %s\n", version)
 		return 0
@@ -52,4 +61,10 @@ commands:
             --keys, --log-level override them
   keys generate [--alg ES256|EdDSA|RS256]
             print a new private JWKS for the keys file (keep it secret)
+  explain --config FILE --token JWT|-|@FILE [--client ID] [--audience URL]
+          [--scope S] [--token-type T] [--json]
+            run an exchange without signing and print every check; exit 0
+            granted, 1 refused, 2 usage or policy error
+  policy check FILE
+            validate a policy file and print every problem; exit 0 valid, 1 not
   version   print the version`

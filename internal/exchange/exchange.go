@@ -186,13 +186,9 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 
 	// Lifetime = min(rule, max_lifetime, time left on the subject token): the
 	// minted token never outlives its subject token.
-	now := s.now()
-	exp := now.Add(grant.Lifetime)
-	if !pr.Expiry.IsZero() && pr.Expiry.Before(exp) {
-		exp = pr.Expiry
-	}
-	if exp.Truncate(time.Second).Sub(now.Truncate(time.Second)) < time.Second {
-		return nil, refuse(api.ErrInvalidRequest, string(issuer.ReasonExpired), "the subject token expires in less than a second; obtain a fresh one")
+	exp, err := expiry(s.now(), grant.Lifetime, pr.Expiry)
+	if err != nil {
+		return nil, err
 	}
 
 	// 5. Mint (RFC 9068).
@@ -278,11 +274,7 @@ func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) 
 		if !errors.As(err, &ie) {
 			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
 		}
-		code := api.ErrInvalidRequest // RFC 8693 §2.2.2
-		if ie.Reason == issuer.ReasonKeysUnavailable {
-			code = api.ErrTemporarilyUnavailable
-		}
-		return nil, fail(span, &Error{Code: code, Reason: string(ie.Reason), Description: "subject_token: " + ie.Description, Err: ie.Err})
+		return nil, fail(span, subjectError(ie))
 	}
 	return pr, nil
 }
@@ -296,20 +288,47 @@ func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, c
 		if !errors.As(err, &pe) {
 			return g, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
 		}
-		x := &Error{Description: pe.Description, Err: pe.Err}
-		switch pe.Kind {
-		case policy.NoRule:
-			x.Code, x.Reason = api.ErrInvalidTarget, "no_rule" // RFC 8693 §2.2.2
-		case policy.Condition:
-			x.Code, x.Reason = api.ErrInvalidRequest, "condition_not_met" // unacceptable under policy
-		case policy.Mapping:
-			x.Code, x.Reason = api.ErrInvalidRequest, "claim_mapping_failed" // the subject's claims do not fit the rule
-		default:
-			x.Code, x.Reason = api.ErrInvalidScope, "no_scope"
-		}
-		return g, fail(span, x)
+		return g, fail(span, policyError(pe))
 	}
 	return g, nil
+}
+
+// expiry = now + min(rule lifetime, max_lifetime), capped by the subject
+// token's expiry: the minted token never outlives its subject token.
+func expiry(now time.Time, lifetime time.Duration, subjectExpiry time.Time) (time.Time, error) {
+	exp := now.Add(lifetime)
+	if !subjectExpiry.IsZero() && subjectExpiry.Before(exp) {
+		exp = subjectExpiry
+	}
+	if exp.Truncate(time.Second).Sub(now.Truncate(time.Second)) < time.Second {
+		return exp, refuse(api.ErrInvalidRequest, string(issuer.ReasonExpired), "the subject token expires in less than a second; obtain a fresh one")
+	}
+	return exp, nil
+}
+
+// subjectError maps a refused subject token to the exchange's vocabulary.
+func subjectError(ie *issuer.Error) *Error {
+	code := api.ErrInvalidRequest // RFC 8693 §2.2.2
+	if ie.Reason == issuer.ReasonKeysUnavailable {
+		code = api.ErrTemporarilyUnavailable
+	}
+	return &Error{Code: code, Reason: string(ie.Reason), Description: "subject_token: " + ie.Description, Err: ie.Err}
+}
+
+// policyError maps a policy refusal to the exchange's vocabulary.
+func policyError(pe *policy.Error) *Error {
+	x := &Error{Description: pe.Description, Err: pe.Err}
+	switch pe.Kind {
+	case policy.NoRule:
+		x.Code, x.Reason = api.ErrInvalidTarget, "no_rule" // RFC 8693 §2.2.2
+	case policy.Condition:
+		x.Code, x.Reason = api.ErrInvalidRequest, "condition_not_met" // unacceptable under policy
+	case policy.Mapping:
+		x.Code, x.Reason = api.ErrInvalidRequest, "claim_mapping_failed" // the subject's claims do not fit the rule
+	default:
+		x.Code, x.Reason = api.ErrInvalidScope, "no_scope"
+	}
+	return x
 }
 
 func (s *Service) mint(ctx context.Context, in mint.Input) (mint.Token, error) {

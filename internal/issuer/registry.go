@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +25,9 @@ type Options struct {
 	RefreshInterval    time.Duration     // background JWKS refresh; default 1h
 	UnknownKIDInterval time.Duration     // at most one refetch per interval for unknown kids; default 1m
 	Meter              metric.Meter      // counts upstream requests (MetricUpstreamFetches); default none
+	// OnDemand skips fetching every issuer's keys at start: keys are fetched
+	// when a token of that issuer is first checked (tokex explain).
+	OnDemand bool
 }
 
 // MetricUpstreamFetches counts requests to upstream issuers (discovery and
@@ -99,6 +101,9 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 		r.list = append(r.list, v)
 	}
 	for _, v := range r.list {
+		if opts.OnDemand {
+			break
+		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -158,28 +163,53 @@ func (r *Registry) Status() map[string]string {
 // Verify validates raw as a token of type tokenType (access_token, jwt or
 // id_token) from one of the trusted issuers.
 func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principal, error) {
+	tok, parts, claims, err := r.decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	v, err := r.route(claims)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Method == nil || tok.Signature == nil {
+		if err := v.checkAlg(tok); err != nil {
+			return v.verify(ctx, tok, parts, claims, tokenType) // reports the algorithm
+		}
+		return nil, refuse(ReasonMalformed, jwt.ErrTokenUnverifiable, "the token's signature could not be decoded")
+	}
+	return v.verify(ctx, tok, parts, claims, tokenType)
+}
+
+// decode reads raw as a JWS without verifying it.
+func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error) {
 	if len(raw) > MaxTokenBytes {
-		return nil, refuse(ReasonMalformed, nil, "the token is %d bytes; at most %d are accepted", len(raw), MaxTokenBytes)
+		return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is %d bytes; at most %d are accepted", len(raw), MaxTokenBytes)
 	}
 	if strings.Count(raw, ".") != 2 {
 		if strings.Count(raw, ".") == 4 {
-			return nil, refuse(ReasonMalformed, nil, "the token is encrypted (JWE); send a signed JWT (JWS)")
+			return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is encrypted (JWE); send a signed JWT (JWS)")
 		}
-		return nil, refuse(ReasonMalformed, nil, "the token is not a JWT: expected three base64url segments separated by dots")
+		return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is not a JWT: expected three base64url segments separated by dots")
 	}
 	claims := &tokenClaims{}
 	tok, parts, err := r.parser.ParseUnverified(raw, claims)
 	if err != nil {
 		switch {
 		case tok != nil && parts != nil && errors.Is(err, jwt.ErrTokenUnverifiable):
-			// Decoded, but alg names no known method: judged below against the
+			// Decoded, but alg names no known method: judged against the
 			// issuer's allowlist, so the client learns which algorithms it takes.
 		case errors.Is(err, jwt.ErrTokenMalformed) && strings.Contains(err.Error(), "claim"):
-			return nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
+			return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
 		default:
-			return nil, refuse(ReasonMalformed, err, "the token could not be decoded: it is not a well-formed JWS compact serialization")
+			return nil, nil, nil, refuse(ReasonMalformed, err, "the token could not be decoded: it is not a well-formed JWS compact serialization")
 		}
 	}
+	return tok, parts, claims, nil
+}
+
+// route chooses the issuer by the unverified iss: only to pick the keys and
+// rules that the rest of the checks apply.
+func (r *Registry) route(claims *tokenClaims) (*verifier, error) {
 	if claims.Issuer == "" {
 		return nil, refuse(ReasonUntrustedIssuer, nil, "the token has no iss claim, so its issuer cannot be trusted")
 	}
@@ -187,12 +217,5 @@ func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principa
 	if !ok {
 		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(claims.Issuer))
 	}
-	if tok.Method == nil || tok.Signature == nil {
-		alg, _ := tok.Header["alg"].(string)
-		if !slices.Contains(v.algs, alg) {
-			return v.verify(ctx, tok, parts, claims, tokenType) // reports the algorithm
-		}
-		return nil, refuse(ReasonMalformed, err, "the token's signature could not be decoded")
-	}
-	return v.verify(ctx, tok, parts, claims, tokenType)
+	return v, nil
 }

@@ -63,12 +63,51 @@ func newVerifier(r *Registry, cfg config.Issuer) *verifier {
 var keyHeaders = []string{"jku", "jwk", "x5u", "x5c"}
 
 func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType string) (*Principal, error) {
-	name := v.cfg.Name
-	if !slices.Contains(v.cfg.TokenTypes, tokenType) {
-		return nil, refuse(ReasonTokenType, nil, "subject_token_type %s is not accepted for issuer %q (accepted: %s)",
-			tokenType, name, strings.Join(v.cfg.TokenTypes, ", "))
+	// The steps run in this order and stop at the first failure; Explain runs
+	// the same steps and goes on past failures.
+	if err := v.checkTokenType(tokenType); err != nil {
+		return nil, err
 	}
+	if err := v.checkAlg(tok); err != nil {
+		return nil, err
+	}
+	if err := checkHeaders(tok); err != nil {
+		return nil, err
+	}
+	if err := checkTyp(tok); err != nil {
+		return nil, err
+	}
+	key, err := v.key(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkSignature(tok, parts, key); err != nil {
+		return nil, err
+	}
+	if err := v.checkTime(claims); err != nil {
+		return nil, err
+	}
+	if err := checkSubject(claims); err != nil {
+		return nil, err
+	}
+	if err := v.checkIDToken(claims, tokenType); err != nil {
+		return nil, err
+	}
+	if err := v.checkAudience(claims); err != nil {
+		return nil, err
+	}
+	return v.principal(claims, parts, tokenType), nil
+}
 
+func (v *verifier) checkTokenType(tokenType string) error {
+	if !slices.Contains(v.cfg.TokenTypes, tokenType) {
+		return refuse(ReasonTokenType, nil, "subject_token_type %s is not accepted for issuer %q (accepted: %s)",
+			tokenType, v.cfg.Name, strings.Join(v.cfg.TokenTypes, ", "))
+	}
+	return nil
+}
+
+func (v *verifier) checkAlg(tok *jwt.Token) error {
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(v.algs, alg) {
 		why := ""
@@ -78,32 +117,45 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
 			why = ": HMAC is never accepted for a JWKS issuer"
 		}
-		return nil, refuse(ReasonAlgorithm, nil, "algorithm %q is not allowed for issuer %q (allowed: %s)%s",
-			clip(alg), name, strings.Join(v.algs, ", "), why)
+		return refuse(ReasonAlgorithm, nil, "algorithm %q is not allowed for issuer %q (allowed: %s)%s",
+			clip(alg), v.cfg.Name, strings.Join(v.algs, ", "), why)
 	}
+	return nil
+}
+
+func checkHeaders(tok *jwt.Token) error {
 	for _, h := range keyHeaders {
 		if _, ok := tok.Header[h]; ok {
-			return nil, refuse(ReasonHeader, nil, "header %q is not accepted: tokex never takes keys or key URLs from a token", h)
+			return refuse(ReasonHeader, nil, "header %q is not accepted: tokex never takes keys or key URLs from a token", h)
 		}
 	}
 	if _, ok := tok.Header["crit"]; ok {
 		// RFC 7515 §4.1.11: a recipient that does not understand a critical
 		// extension must reject the token; tokex understands none.
-		return nil, refuse(ReasonHeader, nil, "header \"crit\" names extensions tokex does not support")
+		return refuse(ReasonHeader, nil, "header \"crit\" names extensions tokex does not support")
 	}
+	return nil
+}
+
+func checkTyp(tok *jwt.Token) error {
 	if typ, ok := tok.Header["typ"]; ok {
 		t, _ := typ.(string)
 		switch strings.TrimPrefix(strings.ToLower(t), "application/") {
 		case "jwt", "at+jwt":
 		default:
-			return nil, refuse(ReasonTokenType, nil, "token header typ %q is not an access token or JWT", clip(t))
+			return refuse(ReasonTokenType, nil, "token header typ %q is not an access token or JWT", clip(t))
 		}
 	}
+	return nil
+}
 
+// key finds the verification key (or this issuer's key set, for a token
+// without kid), loading the issuer's keys first if they are not yet loaded.
+func (v *verifier) key(ctx context.Context, tok *jwt.Token) (any, error) {
 	kf := v.kf.Load()
 	if kf == nil {
 		if err := v.tryLoadKeys(ctx); err != nil {
-			return nil, refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", name)
+			return nil, refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", v.cfg.Name)
 		}
 		kf = v.kf.Load()
 	}
@@ -111,7 +163,12 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 	if err != nil {
 		return nil, v.keyError(ctx, tok, *kf, err)
 	}
+	return key, nil
+}
+
+func (v *verifier) checkSignature(tok *jwt.Token, parts []string, key any) error {
 	text := parts[0] + "." + parts[1]
+	var err error
 	switch k := key.(type) {
 	case jwt.VerificationKeySet:
 		// RFC 7515 §4.1.4: kid is optional; try every key of this issuer only.
@@ -122,38 +179,57 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 			}
 		}
 		if len(k.Keys) == 0 {
-			return nil, refuse(ReasonKeysUnavailable, nil, "issuer %q has published no keys", name)
+			return refuse(ReasonKeysUnavailable, nil, "issuer %q has published no keys", v.cfg.Name)
 		}
 	default:
 		err = tok.Method.Verify(text, tok.Signature, key)
 	}
 	if err != nil {
-		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", name)
+		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", v.cfg.Name)
 		if _, ok := tok.Header["nonce"]; ok {
 			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
 			// Graph can validate them.
 			desc += "; the token has a nonce header, as Microsoft Graph tokens do: request a token for this API instead"
 		}
-		return nil, refuse(ReasonSignature, err, "%s", desc)
+		return refuse(ReasonSignature, err, "%s", desc)
 	}
+	return nil
+}
 
+func (v *verifier) checkTime(claims *tokenClaims) error {
 	if err := v.validator.Validate(claims); err != nil {
-		return nil, v.timeError(claims, err)
+		return v.timeError(claims, err)
 	}
+	return nil
+}
+
+func checkSubject(claims *tokenClaims) error {
 	if claims.Subject == "" {
-		return nil, refuse(ReasonMissingClaim, nil, "the token has no sub claim; a subject is required (RFC 9068 §2.2)")
+		return refuse(ReasonMissingClaim, nil, "the token has no sub claim; a subject is required (RFC 9068 §2.2)")
 	}
+	return nil
+}
+
+func (v *verifier) checkIDToken(claims *tokenClaims, tokenType string) error {
 	if tokenType != config.TokenTypeIDToken {
 		if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
-			return nil, refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead", tell)
+			return refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead", tell)
 		}
 	}
+	return nil
+}
+
+func (v *verifier) checkAudience(claims *tokenClaims) error {
 	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
-		return nil, refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
-			quoteList(claims.Audience), name, quoteList(v.cfg.Audiences))
+		return refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
+			quoteList(claims.Audience), v.cfg.Name, quoteList(v.cfg.Audiences))
 	}
+	return nil
+}
+
+func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType string) *Principal {
 	p := &Principal{
-		Issuer:    name,
+		Issuer:    v.cfg.Name,
 		IssuerURL: claims.Issuer,
 		Subject:   claims.Subject,
 		Audience:  claims.Audience,
@@ -173,7 +249,7 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 			break
 		}
 	}
-	return p, nil
+	return p
 }
 
 // idTokenTell says why a token looks like an OpenID Connect ID token, or "".

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+)
+
+const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--json]
+
+Runs the whole exchange without signing and prints every check with pass/fail,
+the rule matched and the claims the token would carry. --token - reads the
+token from stdin, --token @FILE from a file (keeps it out of shell history).
+Exit status: 0 the exchange would be granted, 1 refused, 2 usage or policy error.`
+
+// explainCmd is `tokex explain`: see explainUsage.
+func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, explainUsage) }
+	cfgPath := fs.String("config", os.Getenv("TOKEX_CONFIG"), "policy file (TOKEX_CONFIG)")
+	token := fs.String("token", "", "subject token: the JWT, - for stdin, @FILE for a file")
+	clientID := fs.String("client", "", "client that would send the request (its secret is not checked)")
+	audience := fs.String("audience", "", "requested audience (or resource)")
+	scope := fs.String("scope", "", "requested scopes, space-separated")
+	tokenType := fs.String("token-type", "access_token", "subject_token_type: access_token, jwt, id_token or the RFC 8693 URN")
+	asJSON := fs.Bool("json", false, "print the explanation as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || *cfgPath == "" || *token == "" {
+		fmt.Fprintln(stderr, explainUsage)
+		return 2
+	}
+	raw, err := readToken(*token, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+		return 2
+	}
+	tt, ok := tokenTypeURN(*tokenType)
+	if !ok {
+		fmt.Fprintf(stderr, "tokex explain: --token-type %q: use access_token, jwt or id_token\n", *tokenType)
+		return 2
+	}
+	src, err := config.LoadPolicyFile(*cfgPath, config.Overrides{})
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+		return 2
+	}
+	pol, err := policy.Compile(src)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+		return 2
+	}
+	// Keys are fetched only for the token's own issuer, and only when its keys
+	// are not inline; nothing is signed, so tokex's own keys are not loaded.
+	reg := issuer.NewRegistry(src.Issuers, issuer.Options{OnDemand: true, Logger: slog.New(slog.DiscardHandler), HTTPTimeout: 5 * time.Second})
+	defer reg.Close()
+	svc := exchange.New(exchange.Options{
+		State:  &exchange.State{Policy: pol, Clients: client.NewRegistry(src.Clients), Issuers: reg},
+		Minter: mint.New(src.Issuer, nil, nil),
+	})
+	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Form: api.TokenRequest{
+		GrantType:        api.GrantTypeTokenExchange,
+		SubjectToken:     raw,
+		SubjectTokenType: tt,
+		Audience:         *audience,
+		Scope:            *scope,
+	}})
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(x)
+	} else {
+		err = x.WriteText(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+		return 2
+	}
+	if !x.Granted() {
+		return 1
+	}
+	return 0
+}
+
+// maxTokenInput bounds what --token - and @FILE read; tokens are far smaller.
+const maxTokenInput = 1 << 20
+
+func readToken(arg string, stdin io.Reader) (string, error) {
+	var r io.Reader
+	switch {
+	case arg == "-":
+		r = stdin
+	case strings.HasPrefix(arg, "@"):
+		f, err := os.Open(arg[1:])
+		if err != nil {
+			return "", fmt.Errorf("--token: %w", err)
+		}
+		defer f.Close()
+		r = f
+	default:
+		return strings.TrimSpace(arg), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenInput))
+	if err != nil {
+		return "", fmt.Errorf("--token: %w", err)
+	}
+	if s := strings.TrimSpace(string(b)); s != "" {
+		return s, nil
+	}
+	return "", errors.New("--token: no token read")
+}
+
+func tokenTypeURN(s string) (string, bool) {
+	switch s {
+	case "access_token", api.TokenTypeAccessToken:
+		return api.TokenTypeAccessToken, true
+	case "jwt", api.TokenTypeJWT:
+		return api.TokenTypeJWT, true
+	case "id_token", api.TokenTypeIDToken:
+		return api.TokenTypeIDToken, true
+	}
+	return "", false
+}

@@ -1,0 +1,286 @@
+package exchange_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/keys"
+	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const explainPolicy = `issuer: https://sts.example.com
+token:
+  max_lifetime: 15m
+issuers:
+  - name: corp
+    issuer_url: https://idp.example.com
+    jwks: %[1]s
+    algorithms: [ES256]
+  - name: down
+    issuer_url: https://down.example.com
+    jwks_uri: http://127.0.0.1:1/jwks
+clients:
+  - id: orders
+    secret_sha256: %[2]s
+  - id: billing
+    secret_sha256: %[2]s
+rules:
+  - name: orders-to-inventory
+    clients: [orders]
+    issuers: [corp, down]
+    audience: https://inventory.example.com
+    scopes: [inventory.read, inventory.write]
+    lifetime: 5m
+    require: 'claims.tid == "t1"'
+    claims:
+      tenant: claims.tid
+      department: '"dept-" + claims.dept'
+    scope_conditions:
+      inventory.write: "'Inventory.Writer' in claims.roles"
+`
+
+// explainFixture is a Service over a real issuer registry (inline keys for
+// corp, an unreachable JWKS for down) with a fixed clock.
+type explainFixture struct {
+	svc *exchange.Service
+	key *ecdsa.PrivateKey
+}
+
+func newExplainFixture(t *testing.T) *explainFixture {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{ALG: jwkset.AlgES256, KID: "corp-1", USE: jwkset.UseSig}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256([]byte(secret))
+	src, err := config.ParsePolicy(fmt.Appendf(nil, explainPolicy, set, hex.EncodeToString(sum[:])), "policy.yaml", config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Compile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks atomic.Pointer[keys.Set]
+	ks.Store(signer)
+	clock := func() time.Time { return now }
+	reg := issuer.NewRegistry(src.Issuers, issuer.Options{Now: clock, OnDemand: true, HTTPTimeout: 2 * time.Second})
+	t.Cleanup(reg.Close)
+	svc := exchange.New(exchange.Options{
+		State:  &exchange.State{Policy: pol, Clients: client.NewRegistry(src.Clients), Issuers: reg},
+		Minter: mint.New(src.Issuer, &ks, clock),
+		Now:    clock,
+	})
+	return &explainFixture{svc: svc, key: key}
+}
+
+func (f *explainFixture) sign(t *testing.T, claims jwt.MapClaims, header map[string]any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["kid"] = "corp-1"
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func subjectClaims(over map[string]any) jwt.MapClaims {
+	c := jwt.MapClaims{
+		"iss": "https://idp.example.com", "sub": "alice", "aud": "https://sts.example.com",
+		"iat": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(),
+		"tid": "t1", "dept": "ops", "roles": []string{"Inventory.Writer"},
+	}
+	for k, v := range over {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// TestExplainGolden: explain's report for a granted exchange and for each
+// kind of refusal. Refresh with go test ./internal/exchange -run TestExplainGolden -update.
+func TestExplainGolden(t *testing.T) {
+	f := newExplainFixture(t)
+	hs := jwt.NewWithClaims(jwt.SigningMethodHS256, subjectClaims(nil))
+	hsToken, err := hs.SignedString([]byte("a shared secret of thirty-two bytes!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		token     string
+		client    string
+		audience  string
+		scope     string
+		wantCode  api.ErrorCode // "" granted
+		wantClaim string        // a mapped claim the granted token carries
+	}{
+		{name: "granted", token: f.sign(t, subjectClaims(nil), nil), client: "orders", audience: "https://inventory.example.com", wantClaim: "department"},
+		{name: "granted-scope-withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{"Inventory.Reader"}, "dept": nil}), nil), client: "orders", wantClaim: "tenant"},
+		{name: "expired", token: f.sign(t, subjectClaims(map[string]any{"exp": now.Add(-time.Hour).Unix(), "iat": now.Add(-2 * time.Hour).Unix()}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "wrong-audience-and-no-sub", token: f.sign(t, subjectClaims(map[string]any{"aud": "https://graph.microsoft.com", "sub": nil}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "hmac", token: hsToken, client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "untrusted-issuer", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://evil.example.com"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "unknown-client", token: f.sign(t, subjectClaims(nil), nil), client: "nobody", wantCode: api.ErrInvalidClient},
+		{name: "no-rule", token: f.sign(t, subjectClaims(nil), nil), client: "billing", audience: "https://inventory.example.com", wantCode: api.ErrInvalidTarget},
+		{name: "condition-false", token: f.sign(t, subjectClaims(map[string]any{"tid": "t2"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "scopes-withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": nil}), nil), client: "orders", scope: "inventory.write", wantCode: api.ErrInvalidScope},
+		{name: "keys-unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil), client: "orders", wantCode: api.ErrTemporarilyUnavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := f.svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: tc.client, Form: api.TokenRequest{
+				GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken,
+				Audience: tc.audience, Scope: tc.scope,
+			}})
+			switch {
+			case tc.wantCode == "" && !x.Granted():
+				t.Errorf("refused: %v", x.Err)
+			case tc.wantCode != "" && (x.Err == nil || x.Err.Code != tc.wantCode):
+				t.Errorf("Err = %v, want code %s", x.Err, tc.wantCode)
+			}
+			if tc.wantClaim != "" {
+				if _, ok := x.Claims[tc.wantClaim]; !ok || x.Claims["jti"] != "<random>" || x.Claims["sub"] != "alice" {
+					t.Errorf("claims = %v, want the mapped claim %q", x.Claims, tc.wantClaim)
+				}
+			}
+			var b bytes.Buffer
+			if err := x.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(b.String(), tc.token) || strings.Contains(b.String(), "claims.tid") {
+				t.Errorf("the report holds the token or a CEL expression:\n%s", b.String())
+			}
+			golden(t, filepath.Join("testdata", "explain", tc.name+".golden"), b.Bytes())
+		})
+	}
+}
+
+// TestExplainMatchesExchange: explain's verdict is what Exchange answers for
+// the same request, and a granted exchange's token carries the claims explain
+// shows.
+func TestExplainMatchesExchange(t *testing.T) {
+	f := newExplainFixture(t)
+	for _, tc := range []struct {
+		name  string
+		token string
+		scope string
+	}{
+		{name: "granted", token: f.sign(t, subjectClaims(nil), nil)},
+		{name: "granted, scope withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil)},
+		{name: "expired", token: f.sign(t, subjectClaims(map[string]any{"exp": now.Add(-time.Hour).Unix()}), nil)},
+		{name: "alg header", token: f.sign(t, subjectClaims(nil), map[string]any{"jku": "https://evil.example.com/jwks"})},
+		{name: "condition", token: f.sign(t, subjectClaims(map[string]any{"tid": "t3"}), nil)},
+		{name: "scope", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil), scope: "inventory.write"},
+		{name: "mapping", token: f.sign(t, subjectClaims(map[string]any{"dept": 1.5, "tid": "t1"}), nil)},
+		{name: "keys unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken, Scope: tc.scope}
+			x := f.svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: "orders", Form: form})
+			resp, err := f.svc.Exchange(context.Background(), exchange.Request{Form: form, Credentials: client.Credentials{PostID: "orders", PostSecret: secret}})
+			if err != nil {
+				var xe *exchange.Error
+				if !errors.As(err, &xe) {
+					t.Fatal(err)
+				}
+				if x.Err == nil || x.Err.Code != xe.Code || x.Err.Reason != xe.Reason {
+					t.Errorf("explain says %v; Exchange answered %v", x.Err, xe)
+				}
+				return
+			}
+			if !x.Granted() {
+				t.Fatalf("explain refused (%v); Exchange granted", x.Err)
+			}
+			got := jwt.MapClaims{}
+			if _, _, err := jwt.NewParser().ParseUnverified(resp.AccessToken, got); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range x.Claims {
+				if k == "jti" {
+					continue
+				}
+				if a, b := mustJSON(t, got[k]), mustJSON(t, v); a != b {
+					t.Errorf("claim %s: explain %s, minted %s", k, b, a)
+				}
+			}
+			if len(got) != len(x.Claims) {
+				t.Errorf("minted claims %v, explain %v", got, x.Claims)
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
