@@ -1,0 +1,257 @@
+package schema_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/demo"
+)
+
+const schemaFile = "policy.schema.json"
+
+func readSchema(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(schemaFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("%s is not JSON: %v", schemaFile, err)
+	}
+	return s
+}
+
+// TestSchemaMatchesConfigTypes: every yaml key of the config structs has a
+// schema property and every schema property a yaml key, and every object of
+// the schema forbids other properties. It fails when a config field is added
+// without a schema entry: add the property to policy.schema.json.
+func TestSchemaMatchesConfigTypes(t *testing.T) {
+	root := readSchema(t)
+	defs, _ := root["$defs"].(map[string]any)
+	resolve := func(n map[string]any) map[string]any {
+		for {
+			ref, ok := n["$ref"].(string)
+			if !ok {
+				return n
+			}
+			name, found := strings.CutPrefix(ref, "#/$defs/")
+			d, ok := defs[name].(map[string]any)
+			if !found || !ok {
+				t.Fatalf("unresolvable $ref %q", ref)
+			}
+			n = d
+		}
+	}
+	durationType := reflect.TypeFor[config.Duration]()
+	var walk func(typ reflect.Type, node map[string]any, path string)
+	walk = func(typ reflect.Type, node map[string]any, path string) {
+		for typ.Kind() == reflect.Pointer {
+			typ = typ.Elem()
+		}
+		node = resolve(node)
+		switch {
+		case typ == durationType:
+			if node["type"] != "string" {
+				t.Errorf("%s: a duration, but the schema type is %v", path, node["type"])
+			}
+			return
+		case typ.Kind() == reflect.Struct:
+			if node["type"] != "object" || node["additionalProperties"] != false {
+				t.Errorf("%s: want type object and additionalProperties false", path)
+			}
+			props, _ := node["properties"].(map[string]any)
+			var keys []string
+			for i := range typ.NumField() {
+				f := typ.Field(i)
+				name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+				if name == "" || name == "-" {
+					continue
+				}
+				keys = append(keys, name)
+				p, ok := props[name].(map[string]any)
+				if !ok {
+					t.Errorf("%s.%s (%s.%s): no property in %s", path, name, typ.Name(), f.Name, schemaFile)
+					continue
+				}
+				walk(f.Type, p, path+"."+name)
+			}
+			for name := range props {
+				if !slices.Contains(keys, name) {
+					t.Errorf("%s.%s: in %s but not a yaml key of %s", path, name, schemaFile, typ.Name())
+				}
+			}
+		case typ.Kind() == reflect.Slice:
+			items, ok := node["items"].(map[string]any)
+			if node["type"] != "array" || !ok {
+				t.Errorf("%s: a list, want type array with items", path)
+				return
+			}
+			walk(typ.Elem(), items, path+"[]")
+		case typ.Kind() == reflect.Map:
+			vals, ok := node["additionalProperties"].(map[string]any)
+			if node["type"] != "object" || !ok {
+				t.Errorf("%s: a map, want type object with an additionalProperties schema", path)
+				return
+			}
+			walk(typ.Elem(), vals, path+".*")
+		case typ.Kind() == reflect.String:
+			if node["type"] != "string" {
+				t.Errorf("%s: a string, but the schema type is %v", path, node["type"])
+			}
+		case typ.Kind() == reflect.Interface:
+			// free-form in Go (inline JWKS); the schema describes it.
+		default:
+			t.Errorf("%s: Go type %s has no rule in this test", path, typ)
+		}
+	}
+	walk(reflect.TypeFor[config.Policy](), root, "policy")
+}
+
+func compile(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	s, err := c.Compile(schemaFile)
+	if err != nil {
+		t.Fatalf("compile %s: %v", schemaFile, err)
+	}
+	return s
+}
+
+// validateYAML validates a YAML policy against the schema, through JSON as an
+// editor's language server does.
+func validateYAML(s *jsonschema.Schema, doc []byte) error {
+	var v any
+	if err := yaml.Unmarshal(doc, &v); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	return s.Validate(inst)
+}
+
+// TestExamplesValidate: the demo policy, the README's policy snippets and
+// every deploy/examples/*.yaml validate against the schema.
+func TestExamplesValidate(t *testing.T) {
+	s := compile(t)
+	idp, err := demo.New("https://sts.example.com", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := idp.Policy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := map[string][]byte{"demo policy": doc}
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// README snippets use "<...>" placeholders for digests.
+	placeholder := regexp.MustCompile(`"<[^">]+>"`)
+	snippets := 0
+	for i, block := range yamlBlocks(string(readme)) {
+		if !strings.Contains(block, "rules:") {
+			continue // a fragment, not a policy
+		}
+		snippets++
+		examples[fmt.Sprintf("README yaml block %d", i)] = []byte(placeholder.ReplaceAllString(block, strings.Repeat("ab", 32)))
+	}
+	if snippets == 0 {
+		t.Fatal("no policy snippet found in README.md")
+	}
+	files, err := filepath.Glob(filepath.Join("..", "deploy", "examples", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		examples[f] = b
+	}
+	for name, doc := range examples {
+		t.Run(name, func(t *testing.T) {
+			if err := validateYAML(s, doc); err != nil {
+				t.Errorf("does not validate:\n%v", err)
+			}
+		})
+	}
+}
+
+// yamlBlocks are the ```yaml fenced blocks of a Markdown document.
+func yamlBlocks(md string) []string {
+	var out []string
+	for {
+		_, rest, ok := strings.Cut(md, "```yaml\n")
+		if !ok {
+			return out
+		}
+		block, after, _ := strings.Cut(rest, "```")
+		out = append(out, block)
+		md = after
+	}
+}
+
+// TestSchemaRefuses: the schema catches the mistakes an editor should flag.
+func TestSchemaRefuses(t *testing.T) {
+	s := compile(t)
+	const base = `issuer: https://sts.example.com
+issuers:
+  - name: corp
+    issuer_url: https://idp.example.com
+clients:
+  - id: orders
+    secret_sha256: 0b8d3f7c6e0a5f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b
+rules:
+  - name: r
+    clients: [orders]
+    issuers: [corp]
+    audience: https://inventory.example.com
+    scopes: [inventory.read]
+`
+	if err := validateYAML(s, []byte(base)); err != nil {
+		t.Fatalf("the base policy does not validate: %v", err)
+	}
+	tests := []struct{ name, old, new string }{
+		{name: "unknown top-level key", old: "issuer:", new: "isuer:"},
+		{name: "unknown rule key", old: "    scopes:", new: "    scope:"},
+		{name: "HMAC algorithm", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    algorithms: [HS256]\n"},
+		{name: "bad duration", old: "    scopes:", new: "    lifetime: 5 minutes\n    scopes:"},
+		{name: "secret not a digest", old: "secret_sha256: 0b8d", new: "secret_sha256: x0b8d"},
+		{name: "reserved mapped claim", old: "    scopes:", new: "    claims: {sub: claims.email}\n    scopes:"},
+		{name: "private key inline", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    jwks: {keys: [{kty: oct, k: c2VjcmV0}]}\n"},
+		{name: "no rules", old: "rules:\n", new: "rulez:\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := strings.Replace(base, tc.old, tc.new, 1)
+			if doc == base {
+				t.Fatalf("%q not in the base policy", tc.old)
+			}
+			if err := validateYAML(s, []byte(doc)); err == nil {
+				t.Errorf("validates:\n%s", doc)
+			}
+		})
+	}
+}
