@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokex/tokex/internal/testidp"
+)
+
+// explainRule maps claims and withholds a scope by a condition.
+const explainRule = `  - name: orders-to-reports
+    clients: [orders]
+    issuers: [corp]
+    audience: https://reports.example.com
+    scopes: [reports.read, reports.admin]
+    claims:
+      department: claims.dept
+      groups: claims.groups
+    scope_conditions:
+      reports.admin: "'admins' in claims.groups"
+`
+
+// runCommand runs the built binary with args and stdin; it returns the exit
+// code and the output.
+func runCommand(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, tokexBin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("tokex %s: %v", strings.Join(args, " "), err)
+	}
+	return cmd.ProcessState.ExitCode(), out.String(), errb.String()
+}
+
+// TestExplainBinary: `tokex explain` of the built binary, against an IdP whose
+// keys come from its jwks_uri, grants and refuses as the exchange would, shows
+// the claims it would mint, and never prints the token.
+func TestExplainBinary(t *testing.T) {
+	ps := newIdPs(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(cfg, []byte(ps.policy("", explainRule)("https://sts.example.com")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	claims := func(over map[string]any) map[string]any {
+		c := ps.corp.Claims("alice", "https://sts.example.com")
+		c["dept"], c["groups"] = "finance", []string{"staff"}
+		for k, v := range over {
+			c[k] = v
+		}
+		return c
+	}
+	good := ps.corp.Sign(claims(nil))
+	tests := []struct {
+		name     string
+		token    string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{name: "granted", token: good, args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 0,
+			want: []string{"verdict: GRANTED", "signature    pass", "withheld by scope_conditions: reports.admin", `"department": "finance"`, `"scope": "reports.read"`, `"aud": "https://reports.example.com"`}},
+		{name: "expired", token: ps.corp.Sign(claims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": time.Now().Add(-2 * time.Hour).Unix()})),
+			args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 1,
+			want: []string{"verdict: REFUSED - invalid_request (expired)", "exp/nbf/iat  FAIL", "no token would be minted"}},
+		{name: "foreign key", token: ps.corp.Sign(claims(nil), testidp.Foreign()), args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 1,
+			want: []string{"kid          FAIL", "signature    not run"}},
+		{name: "no rule", token: good, args: []string{"--client", "billing", "--audience", "https://reports.example.com"}, wantCode: 1,
+			want: []string{"invalid_target", "rule         FAIL"}},
+		{name: "json", token: good, args: []string{"--client", "orders", "--audience", "https://reports.example.com", "--json"}, wantCode: 0,
+			want: []string{`"result": "pass"`, `"rule": "orders-to-reports"`, `"department": "finance"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"explain", "--config", cfg, "--token", "-"}, tc.args...)
+			code, out, errOut := runCommand(t, tc.token, args...)
+			if code != tc.wantCode {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out+errOut, tc.token) || strings.Contains(out+errOut, tc.token[strings.LastIndexByte(tc.token, '.')+1:]) {
+				t.Errorf("the output holds the token")
+			}
+		})
+	}
+	// The token as a file argument gives the same verdict.
+	tokFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokFile, []byte(good+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCommand(t, "", "explain", "--config", cfg, "--token", "@"+tokFile, "--client", "orders", "--audience", "https://reports.example.com"); code != 0 {
+		t.Errorf("--token @FILE: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, errOut := runCommand(t, "", "explain", "--config", cfg); code != 2 || !strings.Contains(errOut, "usage: tokex explain") {
+		t.Errorf("no token: exit %d, stderr %s", code, errOut)
+	}
+}
+
+// TestPolicyCheckBinary: `tokex policy check` of the built binary.
+func TestPolicyCheckBinary(t *testing.T) {
+	ps := newIdPs(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(ps.policy("", explainRule)("https://sts.example.com")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	doc := strings.Replace(ps.policy("", explainRule)("https://sts.example.com"), "department: claims.dept", "sub: claims.dept", 1)
+	doc = strings.Replace(doc, "reports.admin: \"'admins'", "reports.write: \"'admins'", 1)
+	if err := os.WriteFile(bad, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCommand(t, "", "policy", "check", good)
+	if code != 0 || !strings.Contains(out, "valid") || !strings.Contains(out, "rules:    4 (orders-to-inventory, orders-to-payments, billing-to-ledger, orders-to-reports)") {
+		t.Errorf("good policy: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCommand(t, "", "policy", "check", bad)
+	if code != 1 || !strings.Contains(out, "rules[3].claims.sub") || !strings.Contains(out, "rules[3].scope_conditions.reports.write") {
+		t.Errorf("bad policy: exit %d\n%s", code, out)
+	}
+}
