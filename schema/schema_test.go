@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/demo"
+	"github.com/tokex/tokex/internal/policy"
 )
 
 const schemaFile = "policy.schema.json"
@@ -150,7 +151,7 @@ func validateYAML(s *jsonschema.Schema, doc []byte) error {
 }
 
 // TestExamplesValidate: the demo policy, the README's policy snippets and
-// every deploy/examples/*.yaml validate against the schema.
+// every deploy/examples/*.yaml validate against the schema, and load.
 func TestExamplesValidate(t *testing.T) {
 	s := compile(t)
 	idp, err := demo.New("https://sts.example.com", nil, nil)
@@ -194,6 +195,15 @@ func TestExamplesValidate(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			if err := validateYAML(s, doc); err != nil {
 				t.Errorf("does not validate:\n%v", err)
+			}
+			// And it is a policy tokex accepts, so the schema is not looser
+			// than the examples need nor the examples stale.
+			cfg, err := config.ParsePolicy(doc, name, config.Overrides{})
+			if err == nil {
+				_, err = policy.Compile(cfg)
+			}
+			if err != nil {
+				t.Errorf("tokex refuses it: %v", err)
 			}
 		})
 	}

@@ -44,11 +44,11 @@ func policyCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "  issuers:  %s\n", names(len(src.Issuers), func(i int) string { return src.Issuers[i].Name }))
 	fmt.Fprintf(stdout, "  clients:  %s\n", names(len(src.Clients), func(i int) string { return src.Clients[i].ID }))
 	fmt.Fprintf(stdout, "  rules:    %s\n", names(len(src.Rules), func(i int) string { return src.Rules[i].Name }))
-	keys := src.Keys
-	if keys == "" {
-		keys = "none: tokex serve would use an ephemeral key"
+	if src.Keys == "" {
+		fmt.Fprintf(stdout, "  keys:     none (tokex serve would use an ephemeral key)\n")
+	} else {
+		fmt.Fprintf(stdout, "  keys:     %s (not loaded by policy check)\n", src.Keys)
 	}
-	fmt.Fprintf(stdout, "  keys:     %s (not loaded by policy check)\n", keys)
 	fmt.Fprintf(stdout, "  warnings: %d\n", len(pol.Warnings))
 	for _, w := range pol.Warnings {
 		fmt.Fprintf(stdout, "    %s\n", w)
