@@ -248,6 +248,7 @@ func TestVerify(t *testing.T) {
 			if got := reasonOf(t, err); got != tt.want {
 				t.Fatalf("reason = %q, want %q (err: %v)", got, tt.want, err)
 			}
+			explainAgrees(t, reg, raw, typ, tt.want)
 			checkNoLeak(t, raw, err)
 			if err != nil {
 				if p != nil {
