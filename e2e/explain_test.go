@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/testidp"
 )
 
@@ -22,6 +25,7 @@ const explainRule = `  - name: orders-to-reports
     scopes: [reports.read, reports.admin]
     claims:
       department: claims.dept
+      dept_code: '"d-" + claims.dept'
       groups: claims.groups
     scope_conditions:
       reports.admin: "'admins' in claims.groups"
@@ -135,5 +139,61 @@ func TestPolicyCheckBinary(t *testing.T) {
 	code, out, _ = runCommand(t, "", "policy", "check", bad)
 	if code != 1 || !strings.Contains(out, "rules[3].claims.sub") || !strings.Contains(out, "rules[3].scope_conditions.reports.write") {
 		t.Errorf("bad policy: exit %d\n%s", code, out)
+	}
+}
+
+// TestClaimMappingExchange: over HTTP, the minted token carries the rule's
+// mapped claims, scope conditions withhold what the subject does not qualify
+// for, and withholding every requested scope is invalid_scope naming them.
+func TestClaimMappingExchange(t *testing.T) {
+	ps := newIdPs(t)
+	x := start(t, startOpts{policy: ps.policy("", explainRule)})
+	const reports = "https://reports.example.com"
+	sign := func(groups []string) string {
+		c := ps.corp.Claims("alice", x.Issuer)
+		c["dept"], c["groups"] = "finance", groups
+		return ps.corp.Sign(c)
+	}
+
+	tr := x.post(t, request{form: exchangeForm(sign([]string{"admins"}), "audience", reports)}.as(orders))
+	if tr.Status != http.StatusOK || tr.str("scope") != "reports.read reports.admin" {
+		t.Fatalf("admin: %d %s", tr.Status, tr.Body)
+	}
+	_, claims := x.verifyMinted(t, tr.str("access_token"), x.Issuer, reports)
+	if claims["department"] != "finance" || fmt.Sprint(claims["groups"]) != "[admins]" || claims["sub"] != "alice" {
+		t.Errorf("minted claims = %v", claims)
+	}
+
+	tr = x.post(t, request{form: exchangeForm(sign([]string{"staff"}), "audience", reports)}.as(orders))
+	if tr.Status != http.StatusOK || tr.str("scope") != "reports.read" {
+		t.Fatalf("staff: %d %s", tr.Status, tr.Body)
+	}
+
+	tr = x.post(t, request{form: exchangeForm(sign([]string{"staff"}), "audience", reports, "scope", "reports.admin")}.as(orders))
+	wantError(t, tr, http.StatusBadRequest, api.ErrInvalidScope, "scope conditions", "reports.admin")
+	if strings.Contains(string(tr.Body), "'admins'") {
+		t.Errorf("the error leaks the condition: %s", tr.Body)
+	}
+
+	// A condition over a claim of another type is false: groups as a string
+	// withholds reports.admin, and the string is still copied.
+	c := ps.corp.Claims("alice", x.Issuer)
+	c["dept"], c["groups"] = "finance", "admins"
+	tr = x.post(t, request{form: exchangeForm(ps.corp.Sign(c), "audience", reports)}.as(orders))
+	if tr.Status != http.StatusOK || tr.str("scope") != "reports.read" {
+		t.Fatalf("groups as a string: %d %s", tr.Status, tr.Body)
+	}
+	if _, claims := x.verifyMinted(t, tr.str("access_token"), x.Issuer, reports); claims["groups"] != "admins" || claims["dept_code"] != "d-finance" {
+		t.Errorf("minted claims = %v", claims)
+	}
+
+	// A mapped claim its expression cannot compute (a number where a string
+	// is added): invalid_request naming rule and claim, not the expression.
+	c = ps.corp.Claims("alice", x.Issuer)
+	c["dept"], c["groups"] = 42, []string{"staff"}
+	tr = x.post(t, request{form: exchangeForm(ps.corp.Sign(c), "audience", reports)}.as(orders))
+	wantError(t, tr, http.StatusBadRequest, api.ErrInvalidRequest, `"dept_code"`, `"orders-to-reports"`)
+	if strings.Contains(string(tr.Body), "claims.dept") {
+		t.Errorf("the error leaks the expression: %s", tr.Body)
 	}
 }
