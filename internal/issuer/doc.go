@@ -7,4 +7,5 @@
 // issuer's allowlist before any key is looked up; jku, jwk, x5u and x5c headers are
 // refused, never followed; exp is required. Every refusal is an *Error whose
 // Reason names the failed check and whose Description is safe to show a client.
+// Verify and Explain run the same check functions; Explain reports them all.
 package issuer
