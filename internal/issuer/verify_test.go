@@ -59,6 +59,7 @@ func TestVerify(t *testing.T) {
 	reg := newRegistry(t, issuer.Options{Now: clk.Now, HTTPTimeout: 2 * time.Second},
 		trusted("a", a, func(is *config.Issuer) {
 			is.TokenTypes = []string{config.TokenTypeAccessToken, config.TokenTypeJWT, config.TokenTypeIDToken}
+			is.IDTokenAudiences = []string{"web-app"}
 		}),
 		trusted("b", b, discovered, func(is *config.Issuer) {
 			is.Algorithms = []string{"RS256"}
@@ -116,7 +117,9 @@ func TestVerify(t *testing.T) {
 				t.Errorf("ClientID = %q", p.ClientID)
 			}
 		}},
-		{name: "ID token accepted where id_token is the declared and allowed type", claims: set("nonce", "n-0S6"), tokenType: config.TokenTypeIDToken},
+		{name: "ID token accepted where id_token is the declared and allowed type", claims: set("nonce", "n-0S6", "aud", "web-app"), tokenType: config.TokenTypeIDToken},
+		{name: "ID token for a client not in id_token_audiences", claims: set("nonce", "n-0S6", "aud", "other-app"), tokenType: config.TokenTypeIDToken, want: issuer.ReasonAudience, wantDesc: []string{"other-app", "web-app"}},
+		{name: "ID token whose aud is tokex's own audience is still refused as an ID token", claims: set("nonce", "n-0S6"), tokenType: config.TokenTypeIDToken, want: issuer.ReasonAudience},
 		{name: "issuer b via discovery, second accepted audience", idp: b, claims: set("aud", "api://b")},
 
 		// Malformed.
