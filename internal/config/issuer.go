@@ -189,6 +189,9 @@ func validateFederation(ps *Problems, at string, is Issuer) {
 		ps.Add(at+".subject_prefix", "must be at most 64 characters without spaces")
 	}
 
+	if is.AudienceClaim != "" && is.AudienceClaim != "aud" && is.AudienceClaim != "client_id" {
+		ps.Add(at+".audience_claim", "%q: use aud (the default) or client_id (for access tokens without aud, such as AWS Cognito's)", is.AudienceClaim)
+	}
 	idTokens := slices.Contains(is.TokenTypes, TokenTypeIDToken)
 	switch {
 	case idTokens && len(is.IDTokenAudiences) == 0:

@@ -47,6 +47,7 @@ type Issuer struct {
 	Subject          string            `yaml:"subject"`            // CEL expression for the subject; default claims.sub
 	SubjectPrefix    string            `yaml:"subject_prefix"`     // prepended to the subject of minted tokens
 	IDTokenAudiences []string          `yaml:"id_token_audiences"` // client ids whose ID tokens are accepted
+	AudienceClaim    string            `yaml:"audience_claim"`     // aud (default) or client_id (AWS Cognito access tokens)
 }
 
 // Client is a caller of /token.

@@ -172,16 +172,24 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 		}
 		return nil, refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead%s", tell, hint)
 	}
-	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(accepted, a) }) {
+	aud := claims.Audience
+	if v.cfg.AudienceClaim == "client_id" && tokenType != config.TokenTypeIDToken {
+		// AWS Cognito access tokens carry no aud; client_id names the app.
+		aud = nil
+		if c := str(claims.ClientID); c != "" {
+			aud = audience{c}
+		}
+	}
+	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(accepted, a) }) {
 		if graphToken(claims) {
 			return nil, v.graphError(nil)
 		}
 		if tokenType == config.TokenTypeIDToken {
 			return nil, refuse(ReasonAudience, nil, "audience not accepted: the ID token is for %s; issuer %q accepts ID tokens issued to the clients %s",
-				quoteList(claims.Audience), name, quoteList(accepted))
+				quoteList(aud), name, quoteList(accepted))
 		}
 		return nil, refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
-			quoteList(claims.Audience), name, quoteList(accepted))
+			quoteList(aud), name, quoteList(accepted))
 	}
 	p := &Principal{
 		Issuer:    name,
