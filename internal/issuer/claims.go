@@ -115,7 +115,7 @@ func graphToken(c *tokenClaims) bool {
 }
 
 func (v *verifier) graphError(err error) error {
-	return refuse(ReasonAudience, err, "this token was issued for https://graph.microsoft.com; request a token for %s instead (scope %s/.default)",
+	return refuse(ReasonAudience, err, "audience not accepted: this token was issued for https://graph.microsoft.com; request a token for %s instead (scope %s/.default)",
 		v.audienceHint(), strings.TrimSuffix(v.audienceHint(), "/"))
 }
 
