@@ -190,7 +190,7 @@ func exampleService(t *testing.T, src *config.Policy, idp *testidp.IdP) *exchang
 	a := app.New(app.Options{Policy: pol, Keys: ks, Logger: log, Audit: log})
 	t.Cleanup(a.Close)
 	if !a.WaitReady(context.Background(), 5*time.Second) {
-		t.Fatalf("issuers not ready: %v", a.Registry.Status())
+		t.Fatalf("issuers not ready: %v", a.Issuers().Status())
 	}
 	return a.Service
 }
