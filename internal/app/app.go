@@ -17,12 +17,14 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/ratelimit"
 	"github.com/tokex/tokex/internal/server"
 )
 
@@ -45,6 +47,7 @@ type App struct {
 	Service  *exchange.Service
 	Keys     *atomic.Pointer[keys.Set]
 	Registry *issuer.Registry
+	Clients  *client.Registry
 	stopping atomic.Bool
 	keysAt   atomic.Pointer[time.Time] // when the current key set was loaded
 	unreg    metric.Registration
@@ -74,8 +77,10 @@ func New(o Options) *App {
 		a.observeKeys(meter)
 	}
 	a.Registry = issuer.NewRegistry(src.Issuers, io)
+	a.Clients = client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: o.Logger})
 	xo := exchange.Options{
-		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: a.Registry},
+		State: &exchange.State{Policy: o.Policy, Clients: a.Clients, Issuers: a.Registry,
+			Limits: exchange.NewLimits(src, ratelimit.NewMemory(ratelimit.MemoryOptions{}))},
 		Minter: mint.New(src.Issuer, a.Keys, nil),
 		Audit:  o.Audit,
 		Meter:  meter,
@@ -85,15 +90,17 @@ func New(o Options) *App {
 	}
 	a.Service = exchange.New(xo)
 	a.Handler = server.New(server.Options{
-		Exchange:       a.Service,
-		Keys:           a.Keys,
-		Issuer:         src.Issuer,
-		Logger:         o.Logger,
-		TracerProvider: o.TracerProvider,
-		MeterProvider:  o.MeterProvider,
-		Demo:           o.Demo,
-		Ready:          a.ready,
-		MaxBodyBytes:   o.MaxBodyBytes,
+		Exchange:        a.Service,
+		Keys:            a.Keys,
+		Issuer:          src.Issuer,
+		Logger:          o.Logger,
+		TracerProvider:  o.TracerProvider,
+		MeterProvider:   o.MeterProvider,
+		Demo:            o.Demo,
+		Ready:           a.ready,
+		MaxBodyBytes:    o.MaxBodyBytes,
+		AuthMethods:     authMethods(a.Clients, o.Policy),
+		AuthSigningAlgs: a.Clients.SigningAlgorithms(),
 	})
 	return a
 }
@@ -115,6 +122,18 @@ func (a *App) Close() {
 		_ = a.unreg.Unregister()
 	}
 	a.Registry.Close()
+	a.Clients.Close()
+}
+
+// authMethods are the client authentication methods tokex accepts under the
+// policy, for the metadata (RFC 8414 §2): what configured clients use, and
+// "none" when a rule serves unauthenticated callers.
+func authMethods(c *client.Registry, p *policy.Policy) []string {
+	m := c.Methods()
+	if p.Unauthenticated {
+		m = append(m, api.AuthMethodNone)
+	}
+	return m
 }
 
 func (a *App) observeKeys(m metric.Meter) {

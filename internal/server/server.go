@@ -45,6 +45,11 @@ type Options struct {
 	Demo http.HandlerFunc
 	// MaxBodyBytes caps a /token body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// AuthMethods and AuthSigningAlgs are the metadata's
+	// token_endpoint_auth_methods_supported and
+	// token_endpoint_auth_signing_alg_values_supported; nil AuthMethods means
+	// the two client secret methods.
+	AuthMethods, AuthSigningAlgs []string
 }
 
 // New builds the HTTP handler.
@@ -149,7 +154,8 @@ func (h *handlers) token(c *gin.Context) {
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "malformed_form", err.Error()) // formError text is client-safe
 		return
 	}
-	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret}
+	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret,
+		Assertion: form.ClientAssertion, AssertionType: form.ClientAssertionType, Cert: peerCert(c.Request)}
 	if authz := c.GetHeader("Authorization"); authz != "" {
 		user, pass, ok := c.Request.BasicAuth()
 		if !ok {
@@ -166,9 +172,12 @@ func (h *handlers) token(c *gin.Context) {
 			writeError(c, http.StatusInternalServerError, api.ErrServerError, "internal error")
 			return
 		}
+		code := status(xe.Code)
 		switch {
 		case xe.BasicChallenge:
 			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
+		case xe.RetryAfter > 0:
+			code = tooManyRequests(c, xe.RetryAfter)
 		case xe.Code == api.ErrTemporarilyUnavailable:
 			c.Header("Retry-After", retryAfterSeconds)
 		}
@@ -176,7 +185,7 @@ func (h *handlers) token(c *gin.Context) {
 		if xe.Code == api.ErrServerError {
 			desc = "internal error"
 		}
-		writeError(c, status(xe.Code), xe.Code, desc)
+		writeError(c, code, xe.Code, desc)
 		return
 	}
 	noStore(c)
@@ -247,15 +256,20 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 			algs = append(algs, k.Alg)
 		}
 	}
+	methods := h.o.AuthMethods
+	if methods == nil {
+		methods = []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost}
+	}
 	return api.ServerMetadata{
 		Issuer:                            h.o.Issuer,
 		TokenEndpoint:                     h.o.Issuer + "/token",
 		JWKSURI:                           h.o.Issuer + "/.well-known/jwks.json",
 		ResponseTypesSupported:            []string{}, // RFC 8414 §2: required; tokex has no authorization endpoint
 		GrantTypesSupported:               []string{api.GrantTypeTokenExchange},
-		TokenEndpointAuthMethodsSupported: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost},
-		IDTokenSigningAlgValuesSupported:  algs,
-		SubjectTypesSupported:             []string{"public"},
+		TokenEndpointAuthMethodsSupported: methods,
+		TokenEndpointAuthSigningAlgValuesSupported: h.o.AuthSigningAlgs,
+		IDTokenSigningAlgValuesSupported:           algs,
+		SubjectTypesSupported:                      []string{"public"},
 	}
 }
 
