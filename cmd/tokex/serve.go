@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,6 +91,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
 		return 1
 	}
+	tlsCfg, err := tlsConfig(env, pol)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+		return 1
+	}
 	for _, w := range compiled.Warnings {
 		log.Warn("policy: "+w, "file", pol.File)
 	}
@@ -157,6 +163,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: listen on %s: %v\n", env.Addr, err)
 		return 1
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	var admin *http.Server
 	adminAddr := "off"
 	if env.AdminAddr != "off" && env.AdminAddr != "" {
@@ -188,7 +197,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { defer close(reloading); rl.Run(rctx, hup) }()
 	defer func() { stopReload(); <-reloading }() // before a.Close: a reload must not race it
 
-	log.Info("tokex listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "issuer", pol.Issuer, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
+	log.Info("tokex listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "issuer", pol.Issuer, "tls", tlsCfg != nil, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -18,12 +18,15 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/ratelimit"
+	"github.com/tokex/tokex/internal/replay"
 	"github.com/tokex/tokex/internal/server"
 )
 
@@ -52,6 +55,9 @@ type App struct {
 	issuer     string                          // fixed for the process: minted iss, metadata, routes
 	registry   atomic.Pointer[issuer.Registry] // the current policy's issuers
 	issuerOpts issuer.Options
+	logger     *slog.Logger
+	replay     replay.Cache
+	limiter    ratelimit.Limiter
 	reloads    metric.Int64Counter // nil without a MeterProvider
 	done       chan struct{}       // closed by Close: stops deferred closes
 	bg         sync.WaitGroup
@@ -83,11 +89,13 @@ func New(o Options) *App {
 		a.reloads, _ = meter.Int64Counter(MetricReloads, metric.WithUnit("{reload}"),
 			metric.WithDescription("Reloads of the policy and keys files, by tokex.reload (policy, keys) and tokex.result (ok, error)"))
 	}
-	a.issuer, a.issuerOpts = src.Issuer, io
+	a.issuer, a.issuerOpts, a.logger = src.Issuer, io, o.Logger
+	a.replay = replay.NewMemory(replay.MemoryOptions{})
+	a.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	reg := issuer.NewRegistry(src.Issuers, io)
 	a.registry.Store(reg)
 	xo := exchange.Options{
-		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: reg},
+		State:  a.newState(o.Policy, reg),
 		Minter: mint.New(src.Issuer, a.Keys, nil),
 		Audit:  o.Audit,
 		Meter:  meter,
@@ -97,15 +105,16 @@ func New(o Options) *App {
 	}
 	a.Service = exchange.New(xo)
 	a.Handler = server.New(server.Options{
-		Exchange:       a.Service,
-		Keys:           a.Keys,
-		Issuer:         src.Issuer,
-		Logger:         o.Logger,
-		TracerProvider: o.TracerProvider,
-		MeterProvider:  o.MeterProvider,
-		Demo:           o.Demo,
-		Ready:          a.ready,
-		MaxBodyBytes:   o.MaxBodyBytes,
+		Exchange:        a.Service,
+		Keys:            a.Keys,
+		Issuer:          src.Issuer,
+		Logger:          o.Logger,
+		TracerProvider:  o.TracerProvider,
+		MeterProvider:   o.MeterProvider,
+		Demo:            o.Demo,
+		Ready:           a.ready,
+		MaxBodyBytes:    o.MaxBodyBytes,
+		AuthMetadata:    a.authMetadata,
 	})
 	return a
 }
@@ -132,6 +141,30 @@ func (a *App) Close() {
 		_ = a.unreg.Unregister()
 	}
 	a.Issuers().Close()
+	a.Service.State().Clients.Close()
+}
+
+// newState builds the policy-derived state of the exchange service: client
+// registry (with its private_key_jwt key fetchers) and rate limits. The
+// assertion replay cache and the rate limit buckets outlive reloads: a
+// reload must not make a used jti usable again or refill every bucket.
+func (a *App) newState(p *policy.Policy, reg *issuer.Registry) *exchange.State {
+	src := p.Source
+	return &exchange.State{Policy: p, Issuers: reg,
+		Clients: client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: a.logger, Replay: a.replay}),
+		Limits:  exchange.NewLimits(src, a.limiter)}
+}
+
+// authMetadata is the metadata's client authentication part (RFC 8414 §2)
+// under the running policy: the methods configured clients use, "none" when a
+// rule serves unauthenticated callers, and the private_key_jwt algorithms.
+func (a *App) authMetadata() (methods, signingAlgs []string) {
+	st := a.Service.State()
+	methods = st.Clients.Methods()
+	if st.Policy.Unauthenticated {
+		methods = append(methods, api.AuthMethodNone)
+	}
+	return methods, st.Clients.SigningAlgorithms()
 }
 
 func (a *App) observeKeys(m metric.Meter) {

@@ -9,9 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/config"
-	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
@@ -60,9 +58,10 @@ func (a *App) SwapPolicy(ctx context.Context, p *policy.Policy, warm time.Durati
 		reg.Close()
 		return fmt.Errorf("the keys of issuer(s) %v could not be fetched within %s; keeping the running policy so their exchanges keep working", missing, warm)
 	}
-	a.Service.SetState(&exchange.State{Policy: p, Clients: client.NewRegistry(src.Clients), Issuers: reg})
+	prev := a.Service.State()
+	a.Service.SetState(a.newState(p, reg))
 	a.registry.Store(reg)
-	a.retire(old)
+	a.retire(old.Close, prev.Clients.Close)
 	return nil
 }
 
@@ -89,9 +88,9 @@ func (a *App) CountReload(what string, err error) {
 		attribute.String("tokex.reload", what), attribute.String("tokex.result", result)))
 }
 
-// retire closes a replaced registry once the exchanges that may still use it
-// are done, or when the App closes.
-func (a *App) retire(r *issuer.Registry) {
+// retire closes replaced registries once the exchanges that may still use
+// them are done, or when the App closes.
+func (a *App) retire(closers ...func()) {
 	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
@@ -101,6 +100,8 @@ func (a *App) retire(r *issuer.Registry) {
 		case <-t.C:
 		case <-a.done:
 		}
-		r.Close()
+		for _, c := range closers {
+			c()
+		}
 	}()
 }

@@ -2,7 +2,8 @@
 // `require`). Config validation uses it to report a bad expression along with
 // every other problem of the file; the policy compiles the programs it runs.
 //
-// Invariants: a condition sees only `claims` (the subject token's claims); it
+// Invariants: a `require` condition sees only `claims` (the subject token's
+// claims), an `actor_require` condition also `actor` (the actor token's); it
 // must be boolean; its evaluation cost is bounded.
 package condition
 

@@ -35,6 +35,13 @@ type Env struct {
 	// ReloadInterval is how often the policy and keys files are checked for
 	// changes; 0 checks only on SIGHUP.
 	ReloadInterval time.Duration `env:"TOKEX_RELOAD_INTERVAL, default=5s"`
+
+	// HTTPS (issue 3): certificate and key PEM files; with both set the public
+	// listener serves TLS. TLSClientCA is a PEM bundle of the CAs whose client
+	// certificates tls_client_auth accepts.
+	TLSCert     string `env:"TOKEX_TLS_CERT"`
+	TLSKey      string `env:"TOKEX_TLS_KEY"`
+	TLSClientCA string `env:"TOKEX_TLS_CLIENT_CA"`
 }
 
 // Bounds of the HTTP settings.
@@ -54,6 +61,9 @@ func LoadEnv(ctx context.Context, l envconfig.Lookuper) (Env, error) {
 		return Env{}, err
 	}
 	if err := e.validateHTTP(); err != nil {
+		return Env{}, err
+	}
+	if err := e.validateTLS(); err != nil {
 		return Env{}, err
 	}
 	return e, nil
@@ -100,4 +110,14 @@ func (e Env) Level() (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("TOKEX_LOG_LEVEL: %q is not one of debug, info, warn, error", e.LogLevel)
+}
+
+func (e Env) validateTLS() error {
+	switch {
+	case (e.TLSCert == "") != (e.TLSKey == ""):
+		return errors.New("TOKEX_TLS_CERT and TOKEX_TLS_KEY: set both to serve HTTPS, or neither")
+	case e.TLSClientCA != "" && e.TLSCert == "":
+		return errors.New("TOKEX_TLS_CLIENT_CA needs TOKEX_TLS_CERT and TOKEX_TLS_KEY: client certificates are only seen over HTTPS")
+	}
+	return nil
 }

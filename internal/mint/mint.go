@@ -19,6 +19,24 @@ type Input struct {
 	Audience string
 	Scopes   []string
 	Expiry   time.Time // already capped by rule, max_lifetime and the subject token
+	Act      *Act      // the delegation chain; nil for impersonation
+}
+
+// Act is the act claim (RFC 8693 §4.1): the current actor, and the actors
+// before it nested inside.
+type Act struct {
+	Sub string `json:"sub"`
+	Iss string `json:"iss,omitempty"`
+	Act *Act   `json:"act,omitempty"`
+}
+
+// Depth is the number of actors in the chain.
+func (a *Act) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // Token is a signed access token and the facts the audit event records.
@@ -41,6 +59,7 @@ type claims struct {
 	Jti      string `json:"jti"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	Act      *Act   `json:"act,omitempty"`
 }
 
 // Minter signs tokens with the active key of the current key set.
@@ -76,7 +95,7 @@ func (m *Minter) Mint(in Input) (Token, error) {
 	body, err := json.Marshal(claims{
 		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
 		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
-		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "),
+		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act,
 	})
 	if err != nil {
 		return Token{}, fmt.Errorf("mint: encode claims: %w", err)

@@ -23,6 +23,10 @@ type Rule struct {
 	Clients  []string
 	Issuers  []string
 	require  cel.Program
+	// Actor is the rule's delegation policy (RFC 8693 §1.1); never nil.
+	Actor *Actor
+	// AllowUnauthenticated: callers without client credentials may use the rule.
+	AllowUnauthenticated bool
 }
 
 type key struct{ client, issuer, audience string }
@@ -34,8 +38,12 @@ type Policy struct {
 	MaxLifetime time.Duration
 	Rules       []*Rule
 	Warnings    []string
-	index       map[key]*Rule
-	byPair      map[pair][]*Rule
+	// MaxDelegationDepth bounds the act chain of minted tokens (RFC 8693 §4.1).
+	MaxDelegationDepth int
+	// Unauthenticated: some rule serves callers without client credentials.
+	Unauthenticated bool
+	index           map[key]*Rule
+	byPair          map[pair][]*Rule
 }
 
 // Request is what the client asked for.
@@ -51,6 +59,7 @@ type Grant struct {
 	Audience string
 	Scopes   []string
 	Lifetime time.Duration
+	Actor    *Actor // the rule's delegation policy; nil only in a refused grant
 }
 
 // Kind classifies a refusal by the policy.
@@ -86,10 +95,11 @@ func Compile(p *config.Policy) (*Policy, error) {
 		return nil, err
 	}
 	out := &Policy{
-		Source:      p,
-		MaxLifetime: p.Token.MaxLifetime.D(),
-		index:       map[key]*Rule{},
-		byPair:      map[pair][]*Rule{},
+		Source:             p,
+		MaxLifetime:        p.Token.MaxLifetime.D(),
+		MaxDelegationDepth: p.Token.DelegationDepth(),
+		index:              map[key]*Rule{},
+		byPair:             map[pair][]*Rule{},
 	}
 	for i, rc := range p.Rules {
 		r := &Rule{
@@ -108,8 +118,18 @@ func Compile(p *config.Policy) (*Policy, error) {
 			}
 			r.require = prg
 		}
+		var err error
+		if r.Actor, err = compileActor(rc); err != nil {
+			ps.Add(fmt.Sprintf("rules[%d].actor_require", i), "%v", err)
+		}
 		out.Rules = append(out.Rules, r)
-		for _, c := range r.Clients {
+		clients := r.Clients
+		if rc.AllowUnauthenticated {
+			// Unauthenticated callers are looked up as client "".
+			r.AllowUnauthenticated, clients = true, []string{""}
+			out.Unauthenticated = true
+		}
+		for _, c := range clients {
 			for _, is := range r.Issuers {
 				k := key{c, is, r.Audience}
 				if prev, ok := out.index[k]; ok {
@@ -177,7 +197,7 @@ func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request
 				Description: fmt.Sprintf("none of the requested scopes is allowed by rule %q (it allows: %s)", r.Name, strings.Join(r.Scopes, " "))}
 		}
 	}
-	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: min(r.Lifetime, p.MaxLifetime)}, nil
+	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: min(r.Lifetime, p.MaxLifetime), Actor: r.Actor}, nil
 }
 
 func (r *Rule) eval(ctx context.Context, pr *issuer.Principal) (bool, error) {
