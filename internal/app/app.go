@@ -105,16 +105,16 @@ func New(o Options) *App {
 	}
 	a.Service = exchange.New(xo)
 	a.Handler = server.New(server.Options{
-		Exchange:        a.Service,
-		Keys:            a.Keys,
-		Issuer:          src.Issuer,
-		Logger:          o.Logger,
-		TracerProvider:  o.TracerProvider,
-		MeterProvider:   o.MeterProvider,
-		Demo:            o.Demo,
-		Ready:           a.ready,
-		MaxBodyBytes:    o.MaxBodyBytes,
-		AuthMetadata:    a.authMetadata,
+		Exchange:       a.Service,
+		Keys:           a.Keys,
+		Issuer:         src.Issuer,
+		Logger:         o.Logger,
+		TracerProvider: o.TracerProvider,
+		MeterProvider:  o.MeterProvider,
+		Demo:           o.Demo,
+		Ready:          a.ready,
+		MaxBodyBytes:   o.MaxBodyBytes,
+		AuthMetadata:   a.authMetadata,
 	})
 	return a
 }
