@@ -22,6 +22,9 @@ const ClientAssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-typ
 const (
 	AuthMethodClientSecretBasic = "client_secret_basic"
 	AuthMethodClientSecretPost  = "client_secret_post"
+	AuthMethodPrivateKeyJWT     = "private_key_jwt" // RFC 7523 §2.2
+	AuthMethodTLSClientAuth     = "tls_client_auth" // RFC 8705 §2.1
+	AuthMethodNone              = "none"            // public callers (rules with allow_unauthenticated)
 )
 
 // ErrorCode is an OAuth 2.0 error code (RFC 6749 §5.2, RFC 8693 §2.2.2).
@@ -99,7 +102,9 @@ type ServerMetadata struct {
 	ResponseTypesSupported            []string `json:"response_types_supported"`
 	GrantTypesSupported               []string `json:"grant_types_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
+	// RFC 8414 §2: the algorithms of private_key_jwt client assertions.
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
 	// Not RFC 8414 but read by OIDC discovery clients; tokex signs access tokens only.
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`

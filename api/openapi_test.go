@@ -342,7 +342,7 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 		{
 			name: "token_endpoint_auth_methods_supported", schema: "ServerMetadata",
 			property: "token_endpoint_auth_methods_supported", items: true,
-			want: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost},
+			want: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost, api.AuthMethodPrivateKeyJWT, api.AuthMethodTLSClientAuth, api.AuthMethodNone},
 		},
 	}
 	for _, tc := range tests {

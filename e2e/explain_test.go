@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,16 @@ const explainRule = `  - name: orders-to-reports
       groups: claims.groups
     scope_conditions:
       reports.admin: "'admins' in claims.groups"
+`
+
+// explainDelegationRule lets orders exchange with an actor token of corp.
+const explainDelegationRule = `  - name: orders-to-audit
+    clients: [orders]
+    issuers: [corp]
+    audience: https://audit.example.com
+    scopes: [audit.read]
+    delegation: allowed
+    actor_issuers: [corp]
 `
 
 // runCommand runs the built binary with args and stdin; it returns the exit
@@ -57,7 +68,7 @@ func TestExplainBinary(t *testing.T) {
 	ps := newIdPs(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "policy.yaml")
-	if err := os.WriteFile(cfg, []byte(ps.policy("", explainRule)("https://sts.example.com")), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(ps.policy("", explainRule+explainDelegationRule)("https://sts.example.com")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	claims := func(over map[string]any) map[string]any {
@@ -69,24 +80,36 @@ func TestExplainBinary(t *testing.T) {
 		return c
 	}
 	good := ps.corp.Sign(claims(nil))
+	actorFile := filepath.Join(dir, "actor")
+	if err := os.WriteFile(actorFile, []byte(ps.corp.Sign(ps.corp.Claims("svc-batch", "https://sts.example.com"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Check rows: step, check and result, whatever the column widths.
+	row := func(step, check, result string) string {
+		return step + `\s+` + regexp.QuoteMeta(check) + `\s+` + result + `\b`
+	}
 	tests := []struct {
 		name     string
 		token    string
 		args     []string
 		wantCode int
-		want     []string
+		want     []string // regular expressions
 	}{
 		{name: "granted", token: good, args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 0,
-			want: []string{"verdict: GRANTED", "signature    pass", "withheld by scope_conditions: reports.admin", `"department": "finance"`, `"scope": "reports.read"`, `"aud": "https://reports.example.com"`}},
+			want: []string{"verdict: GRANTED", row("subject token", "signature", "pass"), "withheld by scope_conditions: reports.admin", `"department": "finance"`, `"scope": "reports.read"`, `"aud": "https://reports.example.com"`}},
 		{name: "expired", token: ps.corp.Sign(claims(map[string]any{"exp": time.Now().Add(-time.Hour).Unix(), "iat": time.Now().Add(-2 * time.Hour).Unix(), "nbf": time.Now().Add(-2 * time.Hour).Unix()})),
 			args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 1,
-			want: []string{"verdict: REFUSED - invalid_request (expired)", "exp/nbf/iat  FAIL", "no token would be minted"}},
+			want: []string{`verdict: REFUSED - invalid_request \(expired\)`, row("subject token", "exp/nbf/iat", "FAIL"), "no token would be minted"}},
 		{name: "foreign key", token: ps.corp.Sign(claims(nil), testidp.Foreign()), args: []string{"--client", "orders", "--audience", "https://reports.example.com"}, wantCode: 1,
-			want: []string{"kid          FAIL", "signature    not run"}},
+			want: []string{row("subject token", "kid", "FAIL"), row("subject token", "signature", "not run")}},
 		{name: "no rule", token: good, args: []string{"--client", "billing", "--audience", "https://reports.example.com"}, wantCode: 1,
-			want: []string{"invalid_target", "rule         FAIL"}},
+			want: []string{"invalid_target", row("policy", "rule", "FAIL")}},
 		{name: "json", token: good, args: []string{"--client", "orders", "--audience", "https://reports.example.com", "--json"}, wantCode: 0,
 			want: []string{`"result": "pass"`, `"rule": "orders-to-reports"`, `"department": "finance"`}},
+		{name: "delegation", token: good, args: []string{"--client", "orders", "--audience", "https://audit.example.com", "--actor-token", "@" + actorFile}, wantCode: 0,
+			want: []string{"verdict: GRANTED", row("delegation", "delegation", "pass"), row("actor token", "signature", "pass"), `"act": \{\s+"iss": "[^"]+",\s+"sub": "svc-batch"`}},
+		{name: "delegation forbidden", token: good, args: []string{"--client", "orders", "--audience", "https://reports.example.com", "--actor-token", "@" + actorFile}, wantCode: 1,
+			want: []string{`invalid_request \(delegation_forbidden\)`, row("delegation", "delegation", "FAIL")}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,8 +119,8 @@ func TestExplainBinary(t *testing.T) {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.wantCode, out, errOut)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(out, w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
+				if !regexp.MustCompile(w).MatchString(out) {
+					t.Errorf("output does not match %q:\n%s", w, out)
 				}
 			}
 			if strings.Contains(out+errOut, tc.token) || strings.Contains(out+errOut, tc.token[strings.LastIndexByte(tc.token, '.')+1:]) {

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -217,6 +218,7 @@ type startOpts struct {
 	policy     func(iss string) string // the policy file, given tokex's issuer URL
 	issuerPath string                  // appended to the issuer URL
 	env        []string                // extra environment
+	clientTLS  *tls.Config             // set: tokex serves HTTPS and is reached with this config
 }
 
 // start runs tokex with the policy, waits for /readyz and stops it (SIGTERM,
@@ -231,13 +233,17 @@ func start(t *testing.T, o startOpts) *instance {
 	}
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
+		scheme, transport := "http", http.RoundTripper(nil)
+		if o.clientTLS != nil {
+			scheme, transport = "https", &http.Transport{TLSClientConfig: o.clientTLS}
+		}
 		x := &instance{
-			URL:    "http://127.0.0.1:" + port,
+			URL:    scheme + "://127.0.0.1:" + port,
 			KID:    kid,
 			done:   make(chan struct{}),
 			stdout: &syncBuffer{},
 			stderr: &syncBuffer{},
-			client: &http.Client{Timeout: 20 * time.Second},
+			client: &http.Client{Timeout: 20 * time.Second, Transport: transport},
 		}
 		for _, c := range []clientCred{orders, billing} {
 			x.secrets = append(x.secrets, c.secret, url.QueryEscape(c.secret),
@@ -288,7 +294,7 @@ func freePort(t *testing.T) string {
 
 func (x *instance) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
-	c := &http.Client{Timeout: time.Second}
+	c := &http.Client{Timeout: time.Second, Transport: x.client.Transport}
 	defer c.CloseIdleConnections()
 	for time.Now().Before(deadline) {
 		select {
@@ -415,6 +421,7 @@ type request struct {
 	query       string
 	path        string // default /token
 	header      map[string]string
+	client      *http.Client // default: the instance's
 }
 
 // as authenticates the request with HTTP Basic (RFC 6749 §2.3.1: id and secret
@@ -474,7 +481,11 @@ func (x *instance) post(t *testing.T, r request) response {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := x.client.Do(req)
+	hc := x.client
+	if r.client != nil {
+		hc = r.client
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatalf("POST /token: %v", err)
 	}

@@ -112,6 +112,18 @@ func TestSchemaMatchesConfigTypes(t *testing.T) {
 			if node["type"] != "string" {
 				t.Errorf("%s: a string, but the schema type is %v", path, node["type"])
 			}
+		case typ.Kind() == reflect.Bool:
+			if node["type"] != "boolean" {
+				t.Errorf("%s: a bool, but the schema type is %v", path, node["type"])
+			}
+		case typ.Kind() == reflect.Int:
+			if node["type"] != "integer" {
+				t.Errorf("%s: an int, but the schema type is %v", path, node["type"])
+			}
+		case typ.Kind() == reflect.Float64:
+			if node["type"] != "number" {
+				t.Errorf("%s: a float, but the schema type is %v", path, node["type"])
+			}
 		case typ.Kind() == reflect.Interface:
 			// free-form in Go (inline JWKS); the schema describes it.
 		default:
@@ -121,13 +133,16 @@ func TestSchemaMatchesConfigTypes(t *testing.T) {
 	walk(reflect.TypeFor[config.Policy](), root, "policy")
 }
 
-func compile(t *testing.T) *jsonschema.Schema {
+func compile(t *testing.T) *jsonschema.Schema { return compileRef(t, "") }
+
+// compileRef compiles the schema, or the part of it ref points at.
+func compileRef(t *testing.T, ref string) *jsonschema.Schema {
 	t.Helper()
 	c := jsonschema.NewCompiler()
 	c.AssertFormat()
-	s, err := c.Compile(schemaFile)
+	s, err := c.Compile(schemaFile + ref)
 	if err != nil {
-		t.Fatalf("compile %s: %v", schemaFile, err)
+		t.Fatalf("compile %s%s: %v", schemaFile, ref, err)
 	}
 	return s
 }
@@ -139,6 +154,11 @@ func validateYAML(s *jsonschema.Schema, doc []byte) error {
 	if err := yaml.Unmarshal(doc, &v); err != nil {
 		return err
 	}
+	return validateValue(s, v)
+}
+
+// validateValue validates YAML-decoded data, through JSON.
+func validateValue(s *jsonschema.Schema, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -170,15 +190,37 @@ func TestExamplesValidate(t *testing.T) {
 	// README snippets use "<...>" placeholders for digests.
 	placeholder := regexp.MustCompile(`"<[^">]+>"`)
 	snippets := 0
+	fragments := map[string][]byte{} // a rules: list alone, to show a rule's keys
 	for i, block := range yamlBlocks(string(readme)) {
 		if !strings.Contains(block, "rules:") {
 			continue // a fragment, not a policy
 		}
+		name, doc := fmt.Sprintf("README yaml block %d", i), []byte(placeholder.ReplaceAllString(block, strings.Repeat("ab", 32)))
+		if strings.HasPrefix(block, "rules:") {
+			fragments[name] = doc
+			continue
+		}
 		snippets++
-		examples[fmt.Sprintf("README yaml block %d", i)] = []byte(placeholder.ReplaceAllString(block, strings.Repeat("ab", 32)))
+		examples[name] = doc
 	}
 	if snippets == 0 {
 		t.Fatal("no policy snippet found in README.md")
+	}
+	rule := compileRef(t, "#/$defs/rule")
+	for name, doc := range fragments {
+		t.Run(name, func(t *testing.T) {
+			var frag struct {
+				Rules []any `yaml:"rules"`
+			}
+			if err := yaml.Unmarshal(doc, &frag); err != nil || len(frag.Rules) == 0 {
+				t.Fatalf("not a rules: list (%v)", err)
+			}
+			for i, r := range frag.Rules {
+				if err := validateValue(rule, r); err != nil {
+					t.Errorf("rules[%d] does not validate:\n%v", i, err)
+				}
+			}
+		})
 	}
 	files, err := filepath.Glob(filepath.Join("..", "deploy", "examples", "*.yaml"))
 	if err != nil {
@@ -252,6 +294,23 @@ rules:
 		{name: "reserved mapped claim", old: "    scopes:", new: "    claims: {sub: claims.email}\n    scopes:"},
 		{name: "private key inline", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    jwks: {keys: [{kty: oct, k: c2VjcmV0}]}\n"},
 		{name: "no rules", old: "rules:\n", new: "rulez:\n"},
+		{name: "template issuer without tenants", old: "issuer_url: https://idp.example.com\n", new: "issuer_url: https://idp.example.com/{tenantid}/v2.0\n"},
+		{name: "tenants without a template", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    tenants: [t1]\n"},
+		{name: "tenant with a slash", old: "issuer_url: https://idp.example.com\n", new: "issuer_url: https://idp.example.com/{tenantid}/v2.0\n    tenants: [t1/x]\n"},
+		{name: "tenant dot-dot", old: "issuer_url: https://idp.example.com\n", new: "issuer_url: https://idp.example.com/{tenantid}/v2.0\n    tenants: [\"..\"]\n"},
+		{name: "any tenant beside others", old: "issuer_url: https://idp.example.com\n", new: "issuer_url: https://idp.example.com/{tenantid}/v2.0\n    tenants: [\"*\", t1]\n"},
+		{name: "validate rule without message", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    validate: [{expr: claims.ok}]\n"},
+		{name: "unknown audience_claim", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    audience_claim: azp\n"},
+		{name: "id_token without id_token_audiences", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    token_types: [id_token]\n"},
+		{name: "jwks_file and jwks_uri", old: "    issuer_url: https://idp.example.com\n", new: "    issuer_url: https://idp.example.com\n    jwks_uri: https://idp.example.com/jwks\n    jwks_file: jwks.json\n"},
+		{name: "unknown client auth", old: "  - id: orders\n", new: "  - id: orders\n    auth: client_secret_jwt\n"},
+		{name: "private_key_jwt without keys", old: "    secret_sha256: 0b8d3f7c6e0a5f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b\n", new: "    auth: private_key_jwt\n"},
+		{name: "private_key_jwt with a secret", old: "  - id: orders\n", new: "  - id: orders\n    auth: private_key_jwt\n    jwks_uri: https://orders.example.com/jwks\n"},
+		{name: "negative rate", old: "rules:\n", new: "rate_limits: {client: {per_second: -1}}\nrules:\n"},
+		{name: "delegation without actor_issuers", old: "    scopes:", new: "    delegation: allowed\n    scopes:"},
+		{name: "actor_issuers while delegation is forbidden", old: "    scopes:", new: "    actor_issuers: [corp]\n    scopes:"},
+		{name: "unauthenticated rule naming clients", old: "    scopes:", new: "    allow_unauthenticated: true\n    scopes:"},
+		{name: "delegation depth over the cap", old: "rules:\n", new: "token: {max_delegation_depth: 33}\nrules:\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,6 +320,72 @@ rules:
 			}
 			if err := validateYAML(s, []byte(doc)); err == nil {
 				t.Errorf("validates:\n%s", doc)
+			}
+		})
+	}
+}
+
+// TestSchemaAccepts: policies tokex loads validate, for the keys the README
+// and deploy/examples do not show (the schema is not stricter than tokex).
+func TestSchemaAccepts(t *testing.T) {
+	s := compile(t)
+	tests := []struct{ name, doc string }{
+		{name: "client authentication methods and rate limits", doc: `issuer: https://sts.example.com
+issuers:
+  - name: corp
+    issuer_url: https://idp.example.com
+    token_types: [access_token, id_token]
+    id_token_audiences: [web-app]
+clients:
+  - id: batch
+    auth: private_key_jwt
+    jwks_uri: https://batch.example.com/jwks
+  - id: mesh
+    auth: tls_client_auth
+    tls_client_auth_san_dns: mesh.example.com
+    rate_limits: {client: {per_second: 0}}
+  - id: web
+    auth: client_secret_post
+    secret_sha256: 0b8d3f7c6e0a5f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b
+rate_limits: {client: {per_second: 2.5, burst: 5}, subject: {per_second: 1}}
+token: {max_delegation_depth: 2}
+rules:
+  - name: r
+    clients: [batch, mesh, web]
+    issuers: [corp]
+    audience: https://inventory.example.com
+    scopes: [inventory.read]
+    delegation: required
+    actor_issuers: [corp]
+    actor_require: 'actor.sub == "svc"'
+`},
+		{name: "public federation only, no clients", doc: `issuer: https://sts.example.com
+issuers:
+  - name: entra
+    issuer_url: https://login.microsoftonline.com/{tenantid}/v2.0
+    tenants: ["*"]
+    audiences: [api://tokex]
+    subject: claims.oid
+    subject_prefix: "entra:"
+rules:
+  - name: public
+    allow_unauthenticated: true
+    issuers: [entra]
+    audience: https://public.example.com
+    scopes: [public.read]
+`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := validateYAML(s, []byte(tc.doc)); err != nil {
+				t.Errorf("does not validate:\n%v", err)
+			}
+			cfg, err := config.ParsePolicy([]byte(tc.doc), tc.name, config.Overrides{})
+			if err == nil {
+				_, err = policy.Compile(cfg)
+			}
+			if err != nil {
+				t.Errorf("tokex refuses it: %v", err)
 			}
 		})
 	}

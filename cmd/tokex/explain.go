@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tokex/tokex/api"
-	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
@@ -21,11 +19,13 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 )
 
-const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--json]
+const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--json]
 
 Runs the whole exchange without signing and prints every check with pass/fail,
 the rule matched and the claims the token would carry. --token - reads the
 token from stdin, --token @FILE from a file (keeps it out of shell history).
+--actor-token explains a delegation (RFC 8693 actor_token); --unauthenticated
+a caller without client credentials (rules with allow_unauthenticated).
 Exit status: 0 the exchange would be granted, 1 refused, 2 usage or policy error.`
 
 // explainCmd is `tokex explain`: see explainUsage.
@@ -35,10 +35,13 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs.Usage = func() { fmt.Fprintln(stderr, explainUsage) }
 	cfgPath := fs.String("config", os.Getenv("TOKEX_CONFIG"), "policy file (TOKEX_CONFIG)")
 	token := fs.String("token", "", "subject token: the JWT, - for stdin, @FILE for a file")
-	clientID := fs.String("client", "", "client that would send the request (its secret is not checked)")
+	clientID := fs.String("client", "", "client that would send the request (its credentials are not checked)")
 	audience := fs.String("audience", "", "requested audience (or resource)")
 	scope := fs.String("scope", "", "requested scopes, space-separated")
 	tokenType := fs.String("token-type", "access_token", "subject_token_type: access_token, jwt, id_token or the RFC 8693 URN")
+	actorToken := fs.String("actor-token", "", "actor token for delegation: the JWT or @FILE")
+	actorTokenType := fs.String("actor-token-type", "", "actor_token_type: access_token, jwt, id_token or the RFC 8693 URN (default access_token with --actor-token)")
+	unauth := fs.Bool("unauthenticated", false, "explain a request without client credentials")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -47,7 +50,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintln(stderr, explainUsage)
 		return 2
 	}
-	raw, err := readToken(*token, stdin)
+	raw, err := readToken("--token", *token, stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
 		return 2
@@ -56,6 +59,32 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if !ok {
 		fmt.Fprintf(stderr, "tokex explain: --token-type %q: use access_token, jwt or id_token\n", *tokenType)
 		return 2
+	}
+	if *unauth && *clientID != "" {
+		fmt.Fprintln(stderr, "tokex explain: --client and --unauthenticated exclude each other")
+		return 2
+	}
+	var actor, att string
+	switch {
+	case *actorToken == "" && *actorTokenType != "":
+		fmt.Fprintln(stderr, "tokex explain: --actor-token-type needs --actor-token")
+		return 2
+	case *actorToken != "":
+		if *actorToken == "-" && *token == "-" {
+			fmt.Fprintln(stderr, "tokex explain: only one of --token and --actor-token can read stdin")
+			return 2
+		}
+		if actor, err = readToken("--actor-token", *actorToken, stdin); err != nil {
+			fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+			return 2
+		}
+		if *actorTokenType == "" {
+			*actorTokenType = "access_token"
+		}
+		if att, ok = tokenTypeURN(*actorTokenType); !ok {
+			fmt.Fprintf(stderr, "tokex explain: --actor-token-type %q: use access_token, jwt or id_token\n", *actorTokenType)
+			return 2
+		}
 	}
 	src, err := config.LoadPolicyFile(*cfgPath, config.Overrides{})
 	if err != nil {
@@ -67,18 +96,22 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
 		return 2
 	}
-	// Keys are fetched only for the token's own issuer, and only when its keys
-	// are not inline; nothing is signed, so tokex's own keys are not loaded.
+	// Keys are fetched only for the tokens' own issuers, and only when their
+	// keys are not inline; nothing is signed, so tokex's own keys are not
+	// loaded. No client is authenticated, so there is no client registry
+	// (whose jwks_uri clients would fetch keys): Explain reads the policy.
 	reg := issuer.NewRegistry(src.Issuers, issuer.Options{OnDemand: true, Logger: slog.New(slog.DiscardHandler), HTTPTimeout: 5 * time.Second})
 	defer reg.Close()
 	svc := exchange.New(exchange.Options{
-		State:  &exchange.State{Policy: pol, Clients: client.NewRegistry(src.Clients), Issuers: reg},
+		State:  &exchange.State{Policy: pol, Issuers: reg},
 		Minter: mint.New(src.Issuer, nil, nil),
 	})
-	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Form: api.TokenRequest{
+	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Unauthenticated: *unauth, Form: api.TokenRequest{
 		GrantType:        api.GrantTypeTokenExchange,
 		SubjectToken:     raw,
 		SubjectTokenType: tt,
+		ActorToken:       actor,
+		ActorTokenType:   att,
 		Audience:         *audience,
 		Scope:            *scope,
 	}})
@@ -103,7 +136,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 // maxTokenInput bounds what --token - and @FILE read; tokens are far smaller.
 const maxTokenInput = 1 << 20
 
-func readToken(arg string, stdin io.Reader) (string, error) {
+func readToken(flagName, arg string, stdin io.Reader) (string, error) {
 	var r io.Reader
 	switch {
 	case arg == "-":
@@ -111,7 +144,7 @@ func readToken(arg string, stdin io.Reader) (string, error) {
 	case strings.HasPrefix(arg, "@"):
 		f, err := os.Open(arg[1:])
 		if err != nil {
-			return "", fmt.Errorf("--token: %w", err)
+			return "", fmt.Errorf("%s: %w", flagName, err)
 		}
 		defer f.Close()
 		r = f
@@ -120,12 +153,12 @@ func readToken(arg string, stdin io.Reader) (string, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r, maxTokenInput))
 	if err != nil {
-		return "", fmt.Errorf("--token: %w", err)
+		return "", fmt.Errorf("%s: %w", flagName, err)
 	}
 	if s := strings.TrimSpace(string(b)); s != "" {
 		return s, nil
 	}
-	return "", errors.New("--token: no token read")
+	return "", fmt.Errorf("%s: no token read", flagName)
 }
 
 func tokenTypeURN(s string) (string, bool) {

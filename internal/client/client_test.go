@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -44,7 +45,7 @@ func registry() *client.Registry {
 		{ID: "unicode", SecretSHA256: digest(unicodeSecret)},
 		{ID: "svc:a+b", SecretSHA256: digest(plainSecret)},
 		{ID: "UPPER", SecretSHA256: digest(plainSecret)},
-	})
+	}, client.Options{})
 }
 
 // basic is what the server passes on for an Authorization: Basic header:
@@ -111,11 +112,11 @@ func TestAuthenticate(t *testing.T) {
 		{name: "post secret form-urlencoded twice", creds: client.Credentials{PostID: "plus", PostSecret: url.QueryEscape(plusSecret)}, wantKind: client.Failed},
 		{name: "post missing secret", creds: client.Credentials{PostID: "orders"}, wantKind: client.Failed},
 		{name: "post secret without client_id", creds: client.Credentials{PostSecret: plainSecret}, wantKind: client.Failed},
-		{name: "no credentials", creds: client.Credentials{}, wantKind: client.Failed},
+		{name: "no credentials", creds: client.Credentials{}, wantKind: client.None},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cl, err := r.Authenticate(tc.creds)
+			cl, err := r.Authenticate(context.Background(), tc.creds)
 			if tc.wantKind == 0 {
 				if err != nil {
 					t.Fatalf("Authenticate: %v", err)
@@ -168,8 +169,8 @@ func TestUnknownClientLooksLikeWrongSecret(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, errU := r.Authenticate(tc.unknown)
-			_, errW := r.Authenticate(tc.wrong)
+			_, errU := r.Authenticate(context.Background(), tc.unknown)
+			_, errW := r.Authenticate(context.Background(), tc.wrong)
 			var u, w *client.Error
 			if !errors.As(errU, &u) || !errors.As(errW, &w) {
 				t.Fatalf("errors: %v, %v", errU, errW)
@@ -184,9 +185,9 @@ func TestUnknownClientLooksLikeWrongSecret(t *testing.T) {
 // TestEmptyRegistry: with no clients, nobody authenticates, not even with the
 // empty credentials whose digest an unknown client is compared against.
 func TestEmptyRegistry(t *testing.T) {
-	r := client.NewRegistry(nil)
+	r := client.NewRegistry(nil, client.Options{})
 	for _, c := range []client.Credentials{basic("", ""), basic("orders", plainSecret), {PostID: "orders", PostSecret: plainSecret}} {
-		if cl, err := r.Authenticate(c); err == nil {
+		if cl, err := r.Authenticate(context.Background(), c); err == nil {
 			t.Errorf("empty registry authenticated %+v", cl)
 		}
 	}

@@ -1,17 +1,17 @@
 // Package condition compiles the CEL expressions of the policy file: rule
-// `require` and `scope_conditions` (boolean conditions) and rule `claims`
-// (claim mapping, any JSON value). Config validation uses it to report a bad
+// `require`, `scope_conditions` and `actor_require` and issuer `validate`
+// (boolean conditions), rule `claims` (claim mapping, any JSON value) and
+// issuer `subject` (a string). Config validation uses it to report a bad
 // expression along with every other problem of the file; the policy compiles
 // the programs it runs.
 //
-// Invariants: an expression sees only `claims` (the subject token's claims); a
-// condition must be boolean; a mapped value must be JSON; evaluation cost is
-// bounded.
+// Invariants: an expression sees only `claims` (the subject token's claims),
+// an `actor_require` condition also `actor` (the actor token's); a condition
+// must be boolean; a mapped value must be JSON; evaluation cost is bounded.
 package condition
 
 import (
 	"fmt"
-	"strings"
 
 	"cel.dev/cel-go/cel"
 )
@@ -27,16 +27,10 @@ func NewEnv() (*cel.Env, error) {
 
 // Compile turns expr into a program; the error is fit for a config problem.
 func Compile(env *cel.Env, expr string) (cel.Program, error) {
-	ast, iss := env.Compile(expr)
-	if iss.Err() != nil {
-		return nil, fmt.Errorf("not a valid CEL condition: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
-	}
-	if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-		return nil, fmt.Errorf("must be a boolean condition, not %s", ast.OutputType())
-	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
-	if err != nil {
-		return nil, fmt.Errorf("cannot build condition: %w", err)
-	}
-	return prg, nil
+	return compile(env, expr, "condition", func(t *cel.Type) error {
+		if t != cel.BoolType && t != cel.DynType {
+			return fmt.Errorf("must be a boolean condition, not %s", t)
+		}
+		return nil
+	})
 }

@@ -20,22 +20,44 @@ const maxDepth = 32
 // CompileValue turns a claim mapping expression into a program. Unlike a
 // condition it may have any type; its value is checked when it runs (JSON).
 func CompileValue(env *cel.Env, expr string) (cel.Program, error) {
+	return compile(env, expr, "expression", func(t *cel.Type) error {
+		switch t.Kind() {
+		case types.BytesKind, types.TypeKind, types.OpaqueKind, types.StructKind:
+			return fmt.Errorf("gives %s, which is not a JSON value: use a string, number, bool, list or map", t)
+		}
+		return nil
+	})
+}
+
+// CompileString turns expr into a program that gives a string (issuers[].subject,
+// e.g. claims.oid); the error is fit for a config problem.
+func CompileString(env *cel.Env, expr string) (cel.Program, error) {
+	return compile(env, expr, "expression", func(t *cel.Type) error {
+		if t != cel.StringType && t != cel.DynType {
+			return fmt.Errorf("must give a string, not %s", t)
+		}
+		return nil
+	})
+}
+
+// compile parses and checks expr, lets typeOK judge its output type and builds
+// a cost-limited program; what names the kind of expression in errors.
+func compile(env *cel.Env, expr, what string, typeOK func(*cel.Type) error) (cel.Program, error) {
 	ast, iss := env.Compile(expr)
 	if iss.Err() != nil {
-		return nil, fmt.Errorf("not a valid CEL expression: %s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+		return nil, fmt.Errorf("not a valid CEL %s: %s", what, strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
-	switch ast.OutputType().Kind() {
-	case types.BytesKind, types.TypeKind, types.OpaqueKind, types.StructKind:
-		return nil, fmt.Errorf("gives %s, which is not a JSON value: use a string, number, bool, list or map", ast.OutputType())
+	if err := typeOK(ast.OutputType()); err != nil {
+		return nil, err
 	}
 	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, fmt.Errorf("cannot build expression: %w", err)
+		return nil, fmt.Errorf("cannot build %s: %w", what, err)
 	}
 	return prg, nil
 }
 
-// ErrNoSuchKey is returned by JSON when the value is missing because the
+// ErrNoSuchKey is returned by Eval when the value is missing because the
 // expression named a claim the token does not have.
 var ErrNoSuchKey = errors.New("a claim the expression reads is absent")
 
@@ -53,6 +75,37 @@ func Eval(ctx context.Context, prg cel.Program, claims map[string]any) (any, err
 		return nil, err
 	}
 	return JSON(out)
+}
+
+// EvalBool runs a condition over claims. A missing claim is an error in CEL;
+// callers treat any error as "not met".
+func EvalBool(ctx context.Context, prg cel.Program, claims map[string]any) (bool, error) {
+	return evalBool(ctx, prg, map[string]any{"claims": claims})
+}
+
+func evalBool(ctx context.Context, prg cel.Program, vars map[string]any) (bool, error) {
+	out, _, err := prg.ContextEval(ctx, vars)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("condition gave %T, not a boolean", out.Value())
+	}
+	return b, nil
+}
+
+// EvalString runs a string expression over claims.
+func EvalString(ctx context.Context, prg cel.Program, claims map[string]any) (string, error) {
+	out, _, err := prg.ContextEval(ctx, map[string]any{"claims": claims})
+	if err != nil {
+		return "", err
+	}
+	s, ok := out.Value().(string)
+	if !ok {
+		return "", fmt.Errorf("expression gave %T, not a string", out.Value())
+	}
+	return s, nil
 }
 
 // JSON converts a CEL value to JSON-able Go data, or says why it cannot.

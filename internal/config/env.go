@@ -29,6 +29,19 @@ type Env struct {
 	MaxBodyBytes      int64         `env:"TOKEX_MAX_BODY_BYTES, default=65536"`
 	// ShutdownGrace bounds how long in-flight requests may finish after SIGTERM.
 	ShutdownGrace time.Duration `env:"TOKEX_SHUTDOWN_GRACE, default=15s"`
+	// ShutdownDelay keeps serving, with readiness false, for this long after
+	// SIGTERM before draining: time for load balancers to stop sending.
+	ShutdownDelay time.Duration `env:"TOKEX_SHUTDOWN_DELAY, default=0s"`
+	// ReloadInterval is how often the policy and keys files are checked for
+	// changes; 0 checks only on SIGHUP.
+	ReloadInterval time.Duration `env:"TOKEX_RELOAD_INTERVAL, default=5s"`
+
+	// HTTPS (issue 3): certificate and key PEM files; with both set the public
+	// listener serves TLS. TLSClientCA is a PEM bundle of the CAs whose client
+	// certificates tls_client_auth accepts.
+	TLSCert     string `env:"TOKEX_TLS_CERT"`
+	TLSKey      string `env:"TOKEX_TLS_KEY"`
+	TLSClientCA string `env:"TOKEX_TLS_CLIENT_CA"`
 }
 
 // Bounds of the HTTP settings.
@@ -50,6 +63,9 @@ func LoadEnv(ctx context.Context, l envconfig.Lookuper) (Env, error) {
 	if err := e.validateHTTP(); err != nil {
 		return Env{}, err
 	}
+	if err := e.validateTLS(); err != nil {
+		return Env{}, err
+	}
 	return e, nil
 }
 
@@ -68,6 +84,12 @@ func (e Env) validateHTTP() error {
 	}
 	if e.ShutdownGrace < 0 || e.ShutdownGrace > MaxTimeout {
 		errs = append(errs, fmt.Errorf("TOKEX_SHUTDOWN_GRACE: %s must be between 0 and %s", e.ShutdownGrace, MaxTimeout))
+	}
+	if e.ShutdownDelay < 0 || e.ShutdownDelay > MaxTimeout {
+		errs = append(errs, fmt.Errorf("TOKEX_SHUTDOWN_DELAY: %s must be between 0 and %s", e.ShutdownDelay, MaxTimeout))
+	}
+	if e.ReloadInterval != 0 && (e.ReloadInterval < 100*time.Millisecond || e.ReloadInterval > MaxTimeout) {
+		errs = append(errs, fmt.Errorf("TOKEX_RELOAD_INTERVAL: %s must be 0 (SIGHUP only) or between 100ms and %s", e.ReloadInterval, MaxTimeout))
 	}
 	if e.MaxBodyBytes < MinBodyBytes || e.MaxBodyBytes > MaxBodyLimit {
 		errs = append(errs, fmt.Errorf("TOKEX_MAX_BODY_BYTES: %d must be between %d and %d", e.MaxBodyBytes, MinBodyBytes, MaxBodyLimit))
@@ -88,4 +110,14 @@ func (e Env) Level() (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("TOKEX_LOG_LEVEL: %q is not one of debug, info, warn, error", e.LogLevel)
+}
+
+func (e Env) validateTLS() error {
+	switch {
+	case (e.TLSCert == "") != (e.TLSKey == ""):
+		return errors.New("TOKEX_TLS_CERT and TOKEX_TLS_KEY: set both to serve HTTPS, or neither")
+	case e.TLSClientCA != "" && e.TLSCert == "":
+		return errors.New("TOKEX_TLS_CLIENT_CA needs TOKEX_TLS_CERT and TOKEX_TLS_KEY: client certificates are only seen over HTTPS")
+	}
+	return nil
 }

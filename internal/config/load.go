@@ -86,6 +86,7 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 		}
 	}
 	p.resolveKeys()
+	p.resolveIssuerFiles()
 	if o.Issuer != "" {
 		p.Issuer = o.Issuer
 	}
@@ -242,6 +243,14 @@ func walk(n *yaml.Node, t reflect.Type, path string, ps *Problems, lines map[str
 		}
 	case reflect.Interface:
 		// free-form (inline JWKS): checked by Validate
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			ps.Add(path, "must be true or false")
+		}
+	case reflect.Int, reflect.Float64:
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && (t.Kind() == reflect.Int || n.Tag != "!!float")) {
+			ps.Add(path, "must be a number")
+		}
 	default:
 		ps.Add(path, "unsupported type %s", t)
 	}

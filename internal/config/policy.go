@@ -15,6 +15,8 @@ type Policy struct {
 	Issuers []Issuer      `yaml:"issuers"`
 	Clients []Client      `yaml:"clients"`
 	Rules   []Rule        `yaml:"rules"`
+	// RateLimits are the default limits of every client; off when absent.
+	RateLimits *RateLimits `yaml:"rate_limits"`
 
 	// File is the path the policy was read from ("" for the embedded demo policy).
 	File string `yaml:"-"`
@@ -26,6 +28,8 @@ type Policy struct {
 type TokenSettings struct {
 	DefaultLifetime Duration `yaml:"default_lifetime"`
 	MaxLifetime     Duration `yaml:"max_lifetime"`
+	// MaxDelegationDepth bounds the nesting of the act claim (RFC 8693 §4.1).
+	MaxDelegationDepth int `yaml:"max_delegation_depth"`
 }
 
 // Issuer is a trusted upstream issuer.
@@ -38,12 +42,45 @@ type Issuer struct {
 	Algorithms []string  `yaml:"algorithms"`
 	TokenTypes []string  `yaml:"token_types"`
 	Leeway     *Duration `yaml:"leeway"`
+
+	// Federation of real identity providers (issuer.go in this package).
+	Tenants          []string          `yaml:"tenants"`            // values of {tenantid} in issuer_url; ["*"]: any
+	JWKSFile         string            `yaml:"jwks_file"`          // public JWKS in a local file
+	CAFile           string            `yaml:"ca_file"`            // PEM CA bundle for the issuer's https endpoints
+	Validations      []ClaimValidation `yaml:"validate"`           // CEL rules over claims; all must hold
+	Subject          string            `yaml:"subject"`            // CEL expression for the subject; default claims.sub
+	SubjectPrefix    string            `yaml:"subject_prefix"`     // prepended to the subject of minted tokens
+	IDTokenAudiences []string          `yaml:"id_token_audiences"` // client ids whose ID tokens are accepted
+	AudienceClaim    string            `yaml:"audience_claim"`     // aud (default) or client_id (AWS Cognito access tokens)
 }
 
 // Client is a caller of /token.
 type Client struct {
 	ID           string `yaml:"id"`
 	SecretSHA256 string `yaml:"secret_sha256"`
+	// Auth is the one authentication method of the client (RFC 8414 §2 names);
+	// absent: client_secret_basic or client_secret_post.
+	Auth    string `yaml:"auth"`
+	JWKS    any    `yaml:"jwks"`     // private_key_jwt: inline public JWKS
+	JWKSURI string `yaml:"jwks_uri"` // private_key_jwt: where the public JWKS is
+	// tls_client_auth (RFC 8705 §2.1.2): the certificate's subject DN (RFC 4514)
+	// or one of its dNSName SANs.
+	TLSClientAuthSubjectDN string      `yaml:"tls_client_auth_subject_dn"`
+	TLSClientAuthSANDNS    string      `yaml:"tls_client_auth_san_dns"`
+	RateLimits             *RateLimits `yaml:"rate_limits"` // replaces the policy's rate_limits, per limit
+}
+
+// RateLimits are token buckets per client and per (client, subject).
+type RateLimits struct {
+	Client  *RateLimit `yaml:"client"`
+	Subject *RateLimit `yaml:"subject"`
+}
+
+// RateLimit is one token bucket: PerSecond refill, Burst capacity. PerSecond 0
+// means no limit.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
 }
 
 // Rule is one exchange rule: who may trade which tokens for which audience.
@@ -60,6 +97,13 @@ type Rule struct {
 	Claims map[string]string `yaml:"claims"`
 	// ScopeConditions grants a scope only where its CEL condition holds.
 	ScopeConditions map[string]string `yaml:"scope_conditions"`
+	// Delegation (RFC 8693 §1.1): forbidden (default), allowed or required.
+	Delegation   string   `yaml:"delegation"`
+	ActorIssuers []string `yaml:"actor_issuers"`
+	ActorRequire string   `yaml:"actor_require"` // CEL over actor and claims
+	// AllowUnauthenticated serves callers with no client credentials (public
+	// federation); such a rule names no clients.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
 }
 
 // Duration is a time.Duration written as "5m", "30s" in YAML.

@@ -120,10 +120,14 @@ func (p *Policy) Validate() error {
 		}
 	}
 
+	p.validateAcrossIssuers(ps)
+
 	clients := map[string]bool{}
-	if len(p.Clients) == 0 {
+	if len(p.Clients) == 0 && !anyUnauthenticated(p.Rules) {
 		ps.Add("clients", "at least one client is required")
 	}
+	p.validateDelegationDepth(ps)
+	validateRateLimits(ps, "rate_limits", p.RateLimits)
 	for i, c := range p.Clients {
 		at := fmt.Sprintf("clients[%d]", i)
 		switch {
@@ -135,12 +139,7 @@ func (p *Policy) Validate() error {
 			ps.Add(at+".id", "%q is used by another client", c.ID)
 		}
 		clients[c.ID] = true
-		switch {
-		case c.SecretSHA256 == "":
-			ps.Add(at+".secret_sha256", "required: the hex SHA-256 of the client secret (printf %%s \"$SECRET\" | sha256sum)")
-		case !sha256HexRe.MatchString(c.SecretSHA256):
-			ps.Add(at+".secret_sha256", "must be 64 hexadecimal characters (a SHA-256 digest), not the secret itself")
-		}
+		validateClientAuth(ps, at, c)
 	}
 
 	rules := map[string]bool{}
@@ -161,8 +160,14 @@ func (p *Policy) Validate() error {
 			ps.Add(at+".name", "%q is used by another rule", r.Name)
 		}
 		rules[r.Name] = true
-		checkRefs(ps, at+".clients", "client", r.Clients, clients)
+		validateRuleClients(ps, at, r, clients)
 		checkRefs(ps, at+".issuers", "issuer", r.Issuers, issuers)
+		validateDelegation(ps, at, r, issuers)
+		if strings.TrimSpace(r.ActorRequire) != "" {
+			if _, err := condition.CompileActor(r.ActorRequire); err != nil {
+				ps.Add(at+".actor_require", "%v", err)
+			}
+		}
 		switch {
 		case r.Audience == "":
 			ps.Add(at+".audience", "required: the downstream API the minted token is for")
@@ -255,6 +260,7 @@ func (p *Policy) validateIssuer(ps *Problems, at string, is Issuer) {
 	if is.Leeway != nil && is.Leeway.D() > MaxLeeway {
 		ps.Add(at+".leeway", "%s is more than %s", is.Leeway.D(), MaxLeeway)
 	}
+	validateFederation(ps, at, is)
 }
 
 func checkRefs(ps *Problems, at, kind string, refs []string, known map[string]bool) {

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/tokex/tokex/api"
 )
@@ -17,6 +18,9 @@ type Error struct {
 	Reason string
 	// BasicChallenge asks the transport to answer with WWW-Authenticate: Basic.
 	BasicChallenge bool
+	// RetryAfter, when set, is a rate limit refusal: the transport answers 429
+	// with Retry-After.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

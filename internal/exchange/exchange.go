@@ -37,6 +37,7 @@ type State struct {
 	Policy  *policy.Policy
 	Clients *client.Registry
 	Issuers Verifier
+	Limits  *Limits // nil: no rate limits
 }
 
 // Options build a Service.
@@ -99,6 +100,7 @@ const (
 // record collects what the audit event and the root span report.
 type record struct {
 	clientID, issuer, subject, rule, audience, scope, jti, reason string
+	actor                                                         string
 	code                                                          api.ErrorCode
 	expiresAt                                                     time.Time
 }
@@ -154,6 +156,11 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 	rec.clientID = cl.ID
+	if st.Limits != nil {
+		if err := st.Limits.client(ctx, cl.ID); err != nil {
+			return nil, err
+		}
+	}
 
 	// Request checks (RFC 8693 §2.1).
 	if err := checkRequest(f); err != nil {
@@ -174,12 +181,28 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 	rec.issuer, rec.subject = pr.Issuer, pr.Subject
+	if st.Limits != nil {
+		if err := st.Limits.subject(ctx, cl.ID, pr.Issuer, pr.Subject); err != nil {
+			return nil, err
+		}
+	}
 
 	// 3 and 4. Rule, condition, downscoping.
 	grant, err := s.decide(ctx, st, pr, cl.ID, audience, f.Scope)
 	rec.rule = grant.Rule
 	if err != nil {
+		return nil, unauthenticated(cl, err)
+	}
+	act, err := s.delegate(ctx, st, &issuerForm{f.ActorToken, f.ActorTokenType}, pr, grant)
+	if err != nil {
 		return nil, err
+	}
+	if act != nil {
+		rec.actor = act.Sub
+	}
+	clientID := cl.ID
+	if cl.Method == api.AuthMethodNone {
+		clientID = publicClientID(pr, grant)
 	}
 	rec.audience = grant.Audience
 	rec.scope = strings.Join(grant.Scopes, " ")
@@ -192,7 +215,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 5. Mint (RFC 9068).
-	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: cl.ID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Extra: grant.Claims})
+	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Act: act, Extra: grant.Claims})
 	if err != nil {
 		return nil, err
 	}
@@ -211,18 +234,31 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 func (s *Service) authenticate(ctx context.Context, st *State, c client.Credentials) (*client.Client, error) {
 	_, span := s.step(ctx, "tokex.client_auth")
 	defer span.End()
-	cl, err := st.Clients.Authenticate(c)
+	cl, err := st.Clients.Authenticate(ctx, c)
 	if err != nil {
 		var ce *client.Error
-		if errors.As(err, &ce) && ce.Kind == client.Multiple {
-			return nil, fail(span, &Error{Code: api.ErrInvalidRequest, Reason: "multiple_auth_methods", Description: ce.Description})
+		if errors.As(err, &ce) {
+			switch ce.Kind {
+			case client.Multiple:
+				return nil, fail(span, &Error{Code: api.ErrInvalidRequest, Reason: "multiple_auth_methods", Description: ce.Description})
+			case client.Unavailable:
+				return nil, fail(span, &Error{Code: api.ErrTemporarilyUnavailable, Reason: ce.Reason, Description: ce.Description, Err: ce.Err})
+			case client.None:
+				if st.Policy.Unauthenticated {
+					// Public federation: rules with allow_unauthenticated decide.
+					return &client.Client{Method: api.AuthMethodNone}, nil
+				}
+			}
 		}
-		desc := "client authentication failed"
+		desc, reason := "client authentication failed", "client_auth_failed"
 		if ce != nil {
 			desc = ce.Description
+			if ce.Reason != "" {
+				reason = ce.Reason
+			}
 		}
 		// RFC 6749 §5.2: invalid_client; SPEC §5.1: always 401 with a challenge.
-		return nil, fail(span, &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed", Description: desc, BasicChallenge: true})
+		return nil, fail(span, &Error{Code: api.ErrInvalidClient, Reason: reason, Description: desc, BasicChallenge: true, Err: errorsCause(ce)})
 	}
 	return cl, nil
 }
@@ -255,12 +291,6 @@ func checkRequest(f *api.TokenRequest) error {
 	if f.ActorTokenType != "" && f.ActorToken == "" {
 		// RFC 8693 §2.1: actor_token_type is required when actor_token is present and must not be sent without it.
 		return refuse(api.ErrInvalidRequest, "invalid_parameter", "actor_token_type given without actor_token")
-	}
-	if f.ActorToken != "" {
-		return refuse(api.ErrInvalidRequest, "delegation_forbidden", "delegation is not enabled: no rule accepts an actor_token")
-	}
-	if f.ClientAssertion != "" || f.ClientAssertionType != "" {
-		return refuse(api.ErrInvalidRequest, "unsupported_auth_method", "client_assertion is not enabled for any client")
 	}
 	return nil
 }
@@ -307,12 +337,16 @@ func expiry(now time.Time, lifetime time.Duration, subjectExpiry time.Time) (tim
 }
 
 // subjectError maps a refused subject token to the exchange's vocabulary.
-func subjectError(ie *issuer.Error) *Error {
+func subjectError(ie *issuer.Error) *Error { return tokenError(ie, "subject_token", "") }
+
+// tokenError maps a refused subject or actor token (param) to the exchange's
+// vocabulary; reasonPrefix tells an actor token's refusals apart.
+func tokenError(ie *issuer.Error, param, reasonPrefix string) *Error {
 	code := api.ErrInvalidRequest // RFC 8693 §2.2.2
 	if ie.Reason == issuer.ReasonKeysUnavailable {
 		code = api.ErrTemporarilyUnavailable
 	}
-	return &Error{Code: code, Reason: string(ie.Reason), Description: "subject_token: " + ie.Description, Err: ie.Err}
+	return &Error{Code: code, Reason: reasonPrefix + string(ie.Reason), Description: param + ": " + ie.Description, Err: ie.Err}
 }
 
 // policyError maps a policy refusal to the exchange's vocabulary.
@@ -395,11 +429,17 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 		slog.String("jti", rec.jti),
 	)
 	if xe != nil {
+		if rec.actor != "" {
+			log = append(log, slog.String("actor", rec.actor))
+		}
 		log = append(log, slog.String("error", string(xe.Code)), slog.String("reason", xe.Reason), slog.String("error_description", xe.Description))
 		if xe.Err != nil && xe.Code == api.ErrServerError {
 			log = append(log, slog.String("cause", xe.Err.Error()))
 		}
 	} else {
+		if rec.actor != "" {
+			log = append(log, slog.String("actor", rec.actor))
+		}
 		log = append(log, slog.Time("expires_at", rec.expiresAt))
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {

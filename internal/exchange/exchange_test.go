@@ -99,7 +99,7 @@ func newHarness(t *testing.T, ver *fakeVerifier) *harness {
 	var audit bytes.Buffer
 	clock := func() time.Time { return now }
 	svc := exchange.New(exchange.Options{
-		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients), Issuers: ver},
+		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients, client.Options{Issuer: p.Issuer}), Issuers: ver},
 		Minter: mint.New(p.Issuer, &set, clock),
 		Audit:  telemetry.NewLoggers(&audit, 0).Audit,
 		Tracer: tp.Tracer("test"),
@@ -221,7 +221,7 @@ func TestExchangeRefusals(t *testing.T) {
 		{name: "missing subject_token_type", form: func(f *api.TokenRequest) { f.SubjectTokenType = "" }, wantCode: api.ErrInvalidRequest, wantReason: "missing_parameter"},
 		{name: "saml subject", form: func(f *api.TokenRequest) { f.SubjectTokenType = api.TokenTypeSAML2 }, wantCode: api.ErrInvalidRequest, wantReason: "unsupported_token_type"},
 		{name: "requested refresh token", form: func(f *api.TokenRequest) { f.RequestedTokenType = api.TokenTypeRefreshToken }, wantCode: api.ErrInvalidRequest, wantReason: "unsupported_token_type"},
-		{name: "actor token", form: func(f *api.TokenRequest) { f.ActorToken, f.ActorTokenType = "a.b.c", api.TokenTypeJWT }, wantCode: api.ErrInvalidRequest, wantReason: "delegation_forbidden"},
+		{name: "actor token", form: func(f *api.TokenRequest) { f.ActorToken, f.ActorTokenType = "a.b.c", api.TokenTypeJWT }, wantCode: api.ErrInvalidRequest, wantReason: "delegation_forbidden", wantVerify: true},
 		{name: "actor type without token", form: func(f *api.TokenRequest) { f.ActorTokenType = api.TokenTypeJWT }, wantCode: api.ErrInvalidRequest, wantReason: "invalid_parameter"},
 		{name: "audience and resource differ", form: func(f *api.TokenRequest) { f.Resource = "https://billing.example.com" }, wantCode: api.ErrInvalidTarget, wantReason: "conflicting_target"},
 		{name: "keys unavailable is 503", verifier: &fakeVerifier{err: &issuer.Error{Reason: issuer.ReasonKeysUnavailable, Description: "down"}}, wantCode: api.ErrTemporarilyUnavailable, wantReason: "keys_unavailable", wantVerify: true},

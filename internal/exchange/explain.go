@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
@@ -31,11 +33,13 @@ const (
 
 // Steps of the exchange, as explain names them.
 const (
-	StepClient   = "client"
-	StepRequest  = "request"
-	StepSubject  = "subject token"
-	StepPolicy   = "policy"
-	StepLifetime = "lifetime"
+	StepClient     = "client"
+	StepRequest    = "request"
+	StepSubject    = "subject token"
+	StepPolicy     = "policy"
+	StepDelegation = "delegation"
+	StepActor      = "actor token"
+	StepLifetime   = "lifetime"
 )
 
 // Check is one check of an explained exchange.
@@ -57,11 +61,15 @@ type Explanation struct {
 	Error  *api.ErrorResponse `json:"error,omitempty"`
 }
 
-// ExplainRequest is an exchange to explain: the form a client would send and
-// the client it would authenticate as (its secret is not checked).
+// ExplainRequest is an exchange to explain: the form a client would send
+// (actor_token included, for delegation) and the client it would
+// authenticate as (its credentials are not checked), or no client at all.
 type ExplainRequest struct {
 	Form     api.TokenRequest
 	ClientID string
+	// Unauthenticated explains a request without client credentials, which
+	// only rules with allow_unauthenticated serve.
+	Unauthenticated bool
 }
 
 // explainer is the issuer registry's explain mode (*issuer.Registry).
@@ -70,35 +78,21 @@ type explainer interface {
 }
 
 // Explain runs the steps of Exchange without signing, going on past failures
-// so that every check is reported. It records no audit event: nothing is
-// exchanged. The subject token's issuer keys are fetched only if they are not
-// loaded (see issuer.Registry.Explain).
+// so that every check is reported. It records no audit event and counts no
+// request against the rate limits: nothing is exchanged. It authenticates no
+// client and needs no State.Clients: the client is looked up in the policy.
+// The issuer keys of the subject and actor tokens are fetched only if they
+// are not loaded (see issuer.Registry.Explain).
 func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation {
 	st := s.state.Load()
 	x := &Explanation{}
 	f := &req.Form
 
 	// 1. Client: named, not authenticated.
-	clientID := req.ClientID
-	if clientID == "" && len(st.Policy.Source.Clients) == 1 {
-		clientID = st.Policy.Source.Clients[0].ID
+	cl, clientOK := explainClient(st, req, x)
+	if st.Limits != nil {
+		x.add(Check{Step: StepClient, Name: "rate limits", Result: NotChecked, Detail: "explain counts no requests"})
 	}
-	clientOK := clientID != "" && st.Clients.Known(clientID)
-	switch {
-	case clientOK:
-		detail := fmt.Sprintf("%q", clientID)
-		if req.ClientID == "" {
-			detail += " (the policy's only client)"
-		}
-		x.pass(StepClient, "client", detail)
-	case clientID == "":
-		x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed",
-			Description: fmt.Sprintf("no client named: pass --client (clients: %s)", strings.Join(clientIDs(st), ", "))})
-	default:
-		x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed",
-			Description: fmt.Sprintf("unknown client %q (clients: %s)", clip(clientID), strings.Join(clientIDs(st), ", "))})
-	}
-	x.add(Check{Step: StepClient, Name: "secret", Result: NotChecked, Detail: "explain does not authenticate clients"})
 
 	// Request checks (RFC 8693 §2.1).
 	if err := checkRequest(f); err != nil {
@@ -114,36 +108,39 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	}
 
 	// 2. Subject token.
-	pr := s.explainSubject(ctx, st, f, x)
+	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], x)
 
-	// 3 and 4. Rule, condition, downscoping, claim mapping.
+	// 3 and 4. Rule, condition, downscoping, claim mapping; delegation.
+	notRun := func(why string, policyChecks ...string) {
+		for _, n := range policyChecks {
+			x.add(Check{Step: StepPolicy, Name: n, Result: NotRun, Detail: why})
+		}
+		x.add(Check{Step: StepDelegation, Name: "delegation", Result: NotRun, Detail: why})
+		if f.ActorToken != "" {
+			x.add(Check{Step: StepActor, Name: "actor token", Result: NotRun, Detail: why})
+		}
+		x.add(Check{Step: StepLifetime, Name: "lifetime", Result: NotRun, Detail: why})
+		x.finish()
+	}
 	if pr == nil || !clientOK {
 		why := "no client"
 		if pr == nil {
 			why = "no subject token to apply it to"
 		}
-		for _, n := range []string{"rule", "condition", "scopes", "claims"} {
-			x.add(Check{Step: StepPolicy, Name: n, Result: NotRun, Detail: why})
-		}
-		x.add(Check{Step: StepLifetime, Name: "lifetime", Result: NotRun, Detail: why})
-		x.finish()
+		notRun(why, "rule", "condition", "scopes", "claims")
 		return x
 	}
-	r, err := st.Policy.Lookup(clientID, pr.Issuer, audience)
+	r, err := st.Policy.Lookup(cl.ID, pr.Issuer, audience)
 	if err != nil {
-		x.policyFail("rule", err)
-		for _, n := range []string{"condition", "scopes", "claims"} {
-			x.add(Check{Step: StepPolicy, Name: n, Result: NotRun, Detail: "no rule"})
-		}
-		x.add(Check{Step: StepLifetime, Name: "lifetime", Result: NotRun, Detail: "no rule"})
-		x.finish()
+		x.fail(StepPolicy, "rule", asError(unauthenticated(cl, policyErr(err))))
+		notRun("no rule", "condition", "scopes", "claims")
 		return x
 	}
 	x.Rule = r.Name
 	x.pass(StepPolicy, "rule", fmt.Sprintf("%q (audience %s)", r.Name, r.Audience))
 	switch err := r.Condition(ctx, pr); {
 	case err != nil:
-		x.policyFail("condition", err)
+		x.fail(StepPolicy, "condition", policyErr(err))
 	case r.HasCondition():
 		x.pass(StepPolicy, "condition", "holds")
 	default:
@@ -151,7 +148,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	}
 	scopes, withheld, err := r.GrantScopes(ctx, pr, strings.Fields(f.Scope))
 	if err != nil {
-		x.policyFail("scopes", err)
+		x.fail(StepPolicy, "scopes", policyErr(err))
 	} else {
 		detail := "granted: " + strings.Join(scopes, " ")
 		if len(withheld) > 0 {
@@ -162,7 +159,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	claims, err := r.MapClaims(ctx, pr)
 	switch names := r.MappedClaims(); {
 	case err != nil:
-		x.policyFail("claims", err)
+		x.fail(StepPolicy, "claims", policyErr(err))
 	case len(names) == 0:
 		x.pass(StepPolicy, "claims", "the rule maps none")
 	default:
@@ -178,15 +175,18 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		}
 		x.pass(StepPolicy, "claims", detail)
 	}
+	grant := policy.Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: st.Policy.RuleLifetime(r), Claims: claims, Actor: r.Actor}
+	act := s.explainDelegation(ctx, st, f, pr, grant, x)
+	clientID := cl.ID
+	if cl.Method == api.AuthMethodNone {
+		clientID = publicClientID(pr, grant)
+	}
 
 	// Lifetime (SPEC §5 step 4).
 	now := s.now()
-	lifetime := st.Policy.RuleLifetime(r)
-	exp, err := expiry(now, lifetime, pr.Expiry)
+	exp, err := expiry(now, grant.Lifetime, pr.Expiry)
 	if err != nil {
-		var xe *Error
-		errors.As(err, &xe)
-		x.fail(StepLifetime, "lifetime", xe)
+		x.fail(StepLifetime, "lifetime", asError(err))
 	} else {
 		x.pass(StepLifetime, "lifetime", fmt.Sprintf("%s (rule %s, max_lifetime %s, subject token expires %s): expires %s",
 			exp.Truncate(time.Second).Sub(now.Truncate(time.Second)), r.Lifetime, st.Policy.MaxLifetime, pr.Expiry.UTC().Format(time.RFC3339), exp.UTC().Format(time.RFC3339)))
@@ -194,7 +194,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	x.finish()
 	if x.Err == nil && s.minter != nil {
 		// 5. What Mint would sign, without signing it.
-		x.Claims, err = s.minter.Preview(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Extra: claims})
+		x.Claims, err = s.minter.Preview(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Act: act, Extra: claims})
 		if err != nil {
 			x.Err = &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
 			x.finish()
@@ -203,12 +203,100 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	return x
 }
 
-func (s *Service) explainSubject(ctx context.Context, st *State, f *api.TokenRequest, x *Explanation) *issuer.Principal {
-	tt := tokenTypes[f.SubjectTokenType]
+// explainClient looks the named client up in the policy. With no client
+// named, the policy's only client is meant, or, in a policy of public
+// federation only, an unauthenticated caller.
+func explainClient(st *State, req ExplainRequest, x *Explanation) (*client.Client, bool) {
+	src := st.Policy.Source
+	unauth := req.Unauthenticated || (req.ClientID == "" && len(src.Clients) == 0 && st.Policy.Unauthenticated)
+	if unauth {
+		if !st.Policy.Unauthenticated {
+			x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed", BasicChallenge: true,
+				Description: "client authentication is required: no rule of the policy has allow_unauthenticated"})
+			return nil, false
+		}
+		x.pass(StepClient, "client", "none: only rules with allow_unauthenticated serve the request")
+		return &client.Client{Method: api.AuthMethodNone}, true
+	}
+	id := req.ClientID
+	if id == "" && len(src.Clients) == 1 {
+		id = src.Clients[0].ID
+	}
+	i := slices.IndexFunc(src.Clients, func(c config.Client) bool { return c.ID == id })
+	switch {
+	case i >= 0:
+		detail := fmt.Sprintf("%q", id)
+		if req.ClientID == "" {
+			detail += " (the policy's only client)"
+		}
+		x.pass(StepClient, "client", detail)
+		method := src.Clients[i].Auth
+		if method == "" {
+			method = "client_secret_basic or client_secret_post"
+		}
+		x.add(Check{Step: StepClient, Name: "credentials", Result: NotChecked, Detail: "explain does not authenticate clients (" + method + ")"})
+		return &client.Client{ID: id}, true
+	case id == "":
+		x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed",
+			Description: fmt.Sprintf("no client named: pass --client (clients: %s)", strings.Join(clientIDs(st), ", "))})
+	default:
+		x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed",
+			Description: fmt.Sprintf("unknown client %q (clients: %s)", clip(id), strings.Join(clientIDs(st), ", "))})
+	}
+	return nil, false
+}
+
+// explainDelegation runs the exchange's delegation step (delegate: the rule's
+// delegation mode, the actor token, may_act, actor_require, chain depth) as
+// one check, then lists the actor token's own checks. The act claim it
+// returns is what the token would carry.
+func (s *Service) explainDelegation(ctx context.Context, st *State, f *api.TokenRequest, pr *issuer.Principal, g policy.Grant, x *Explanation) *mint.Act {
+	act, err := s.delegate(ctx, st, &issuerForm{f.ActorToken, f.ActorTokenType}, pr, g)
+	switch {
+	case err != nil:
+		x.fail(StepDelegation, "delegation", asError(err))
+	case act == nil:
+		x.pass(StepDelegation, "delegation", fmt.Sprintf("none: impersonation (rule delegation: %s)", g.Actor.Mode))
+	case f.ActorToken == "":
+		x.pass(StepDelegation, "delegation", fmt.Sprintf("none; the subject token's act chain (%d deep) is carried over", act.Depth()))
+	default:
+		x.pass(StepDelegation, "delegation", fmt.Sprintf("actor %q of %q acts for the subject; act chain %d deep", clip(act.Sub), clip(act.Iss), act.Depth()))
+	}
+	if f.ActorToken == "" {
+		return act
+	}
+	// The actor token's checks, for the detail: the verdict is the
+	// delegation check's, which ran them in the exchange's order.
+	tt, ok := tokenTypes[f.ActorTokenType]
+	ex, isExplainer := st.Issuers.(explainer)
+	switch {
+	case !ok:
+		x.add(Check{Step: StepActor, Name: "actor token", Result: NotRun, Detail: "actor_token_type is missing or not supported"})
+	case !isExplainer:
+		x.add(Check{Step: StepActor, Name: "actor token", Result: NotRun, Detail: "not explained: the issuer registry has no explain mode"})
+	default:
+		_, checks := ex.Explain(ctx, f.ActorToken, tt)
+		for _, c := range checks {
+			x.add(issuerCheck(StepActor, c))
+		}
+	}
+	return act
+}
+
+// asError is err as an *Error; every refusal of the exchange's steps is one.
+func asError(err error) *Error {
+	var xe *Error
+	if errors.As(err, &xe) {
+		return xe
+	}
+	return &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
+}
+
+func (s *Service) explainSubject(ctx context.Context, st *State, raw, tt string, x *Explanation) *issuer.Principal {
 	ex, ok := st.Issuers.(explainer)
 	if !ok {
 		// A verifier without explain mode: one check for the whole token.
-		pr, err := st.Issuers.Verify(ctx, f.SubjectToken, tt)
+		pr, err := st.Issuers.Verify(ctx, raw, tt)
 		var ie *issuer.Error
 		if errors.As(err, &ie) {
 			x.fail(StepSubject, "subject token", subjectError(ie))
@@ -221,21 +309,27 @@ func (s *Service) explainSubject(ctx context.Context, st *State, f *api.TokenReq
 		x.pass(StepSubject, "subject token", "valid")
 		return pr
 	}
-	pr, checks := ex.Explain(ctx, f.SubjectToken, tt)
+	pr, checks := ex.Explain(ctx, raw, tt)
 	for _, c := range checks {
-		switch {
-		case c.NotRun != "":
-			x.add(Check{Step: StepSubject, Name: c.Name, Result: NotRun, Detail: c.NotRun})
-			if c.Err != nil && x.Err == nil {
-				x.Err = subjectError(c.Err)
-			}
-		case c.Err != nil:
-			x.fail(StepSubject, c.Name, subjectError(c.Err))
-		default:
-			x.pass(StepSubject, c.Name, c.Detail)
+		x.add(issuerCheck(StepSubject, c))
+		if c.Err != nil && x.Err == nil {
+			// A check that failed, or one that could not run for a refusal
+			// (keys unavailable): the exchange's answer.
+			x.Err = subjectError(c.Err)
 		}
 	}
 	return pr
+}
+
+// issuerCheck is one check of issuer.Registry.Explain in explain's terms.
+func issuerCheck(step string, c issuer.Check) Check {
+	switch {
+	case c.NotRun != "":
+		return Check{Step: step, Name: c.Name, Result: NotRun, Detail: c.NotRun}
+	case c.Err != nil:
+		return Check{Step: step, Name: c.Name, Result: Fail, Detail: c.Err.Description}
+	}
+	return Check{Step: step, Name: c.Name, Result: Pass, Detail: c.Detail}
 }
 
 func (x *Explanation) add(c Check) { x.Checks = append(x.Checks, c) }
@@ -253,13 +347,13 @@ func (x *Explanation) fail(step, name string, e *Error) {
 	}
 }
 
-func (x *Explanation) policyFail(name string, err error) {
+// policyErr maps a policy refusal to the exchange's vocabulary.
+func policyErr(err error) *Error {
 	var pe *policy.Error
 	if !errors.As(err, &pe) {
-		x.fail(StepPolicy, name, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
-		return
+		return &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
 	}
-	x.fail(StepPolicy, name, policyError(pe))
+	return policyError(pe)
 }
 
 func (x *Explanation) finish() {

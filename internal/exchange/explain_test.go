@@ -42,6 +42,9 @@ issuers:
     issuer_url: https://idp.example.com
     jwks: %[1]s
     algorithms: [ES256]
+    validate:
+      - expr: "!has(claims.dept) || claims.dept != 'blocked'"
+        message: "the department is blocked from tokex: ask the IdP team"
   - name: down
     issuer_url: https://down.example.com
     jwks_uri: http://127.0.0.1:1/jwks
@@ -63,6 +66,18 @@ rules:
       department: '"dept-" + claims.dept'
     scope_conditions:
       inventory.write: "'Inventory.Writer' in claims.roles"
+  - name: billing-on-behalf
+    clients: [billing]
+    issuers: [corp]
+    audience: https://audit.example.com
+    scopes: [audit.read]
+    delegation: allowed
+    actor_issuers: [corp]
+  - name: public-read
+    allow_unauthenticated: true
+    issuers: [corp]
+    audience: https://public.example.com
+    scopes: [public.read]
 `
 
 // explainFixture is a Service over a real issuer registry (inline keys for
@@ -104,8 +119,10 @@ func newExplainFixture(t *testing.T) *explainFixture {
 	clock := func() time.Time { return now }
 	reg := issuer.NewRegistry(src.Issuers, issuer.Options{Now: clock, OnDemand: true, HTTPTimeout: 2 * time.Second})
 	t.Cleanup(reg.Close)
+	clients := client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Now: clock})
+	t.Cleanup(clients.Close)
 	svc := exchange.New(exchange.Options{
-		State:  &exchange.State{Policy: pol, Clients: client.NewRegistry(src.Clients), Issuers: reg},
+		State:  &exchange.State{Policy: pol, Clients: clients, Issuers: reg},
 		Minter: mint.New(src.Issuer, &ks, clock),
 		Now:    clock,
 	})
@@ -151,12 +168,16 @@ func TestExplainGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	actor := f.sign(t, subjectClaims(map[string]any{"sub": "svc-batch"}), nil)
+	expiredActor := f.sign(t, subjectClaims(map[string]any{"sub": "svc-batch", "exp": now.Add(-time.Hour).Unix(), "iat": now.Add(-2 * time.Hour).Unix()}), nil)
 	tests := []struct {
 		name      string
 		token     string
 		client    string
+		unauth    bool
 		audience  string
 		scope     string
+		actor     string
 		wantCode  api.ErrorCode // "" granted
 		wantClaim string        // a mapped claim the granted token carries
 	}{
@@ -171,13 +192,23 @@ func TestExplainGolden(t *testing.T) {
 		{name: "condition-false", token: f.sign(t, subjectClaims(map[string]any{"tid": "t2"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
 		{name: "scopes-withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": nil}), nil), client: "orders", scope: "inventory.write", wantCode: api.ErrInvalidScope},
 		{name: "keys-unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil), client: "orders", wantCode: api.ErrTemporarilyUnavailable},
+		{name: "validate-rule", token: f.sign(t, subjectClaims(map[string]any{"dept": "blocked"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
+		{name: "delegation", token: f.sign(t, subjectClaims(nil), nil), client: "billing", actor: actor, wantClaim: "act"},
+		{name: "delegation-forbidden", token: f.sign(t, subjectClaims(nil), nil), client: "orders", actor: actor, wantCode: api.ErrInvalidRequest},
+		{name: "actor-expired", token: f.sign(t, subjectClaims(nil), nil), client: "billing", actor: expiredActor, wantCode: api.ErrInvalidRequest},
+		{name: "unauthenticated", token: f.sign(t, subjectClaims(nil), nil), unauth: true, wantClaim: "client_id"},
+		{name: "unauthenticated-no-rule", token: f.sign(t, subjectClaims(nil), nil), unauth: true, audience: "https://inventory.example.com", wantCode: api.ErrInvalidClient},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			x := f.svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: tc.client, Form: api.TokenRequest{
+			form := api.TokenRequest{
 				GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken,
 				Audience: tc.audience, Scope: tc.scope,
-			}})
+			}
+			if tc.actor != "" {
+				form.ActorToken, form.ActorTokenType = tc.actor, api.TokenTypeAccessToken
+			}
+			x := f.svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: tc.client, Unauthenticated: tc.unauth, Form: form})
 			switch {
 			case tc.wantCode == "" && !x.Granted():
 				t.Errorf("refused: %v", x.Err)
@@ -193,7 +224,7 @@ func TestExplainGolden(t *testing.T) {
 			if err := x.WriteText(&b); err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(b.String(), tc.token) || strings.Contains(b.String(), "claims.tid") {
+			if strings.Contains(b.String(), tc.token) || (tc.actor != "" && strings.Contains(b.String(), tc.actor)) || strings.Contains(b.String(), "claims.tid") {
 				t.Errorf("the report holds the token or a CEL expression:\n%s", b.String())
 			}
 			golden(t, filepath.Join("testdata", "explain", tc.name+".golden"), b.Bytes())
@@ -206,10 +237,13 @@ func TestExplainGolden(t *testing.T) {
 // shows.
 func TestExplainMatchesExchange(t *testing.T) {
 	f := newExplainFixture(t)
+	actor := f.sign(t, subjectClaims(map[string]any{"sub": "svc-batch"}), nil)
 	for _, tc := range []struct {
-		name  string
-		token string
-		scope string
+		name   string
+		token  string
+		scope  string
+		client string // default orders; "-" no credentials
+		actor  string
 	}{
 		{name: "granted", token: f.sign(t, subjectClaims(nil), nil)},
 		{name: "granted, scope withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil)},
@@ -219,11 +253,30 @@ func TestExplainMatchesExchange(t *testing.T) {
 		{name: "scope", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil), scope: "inventory.write"},
 		{name: "mapping", token: f.sign(t, subjectClaims(map[string]any{"dept": 1.5, "tid": "t1"}), nil)},
 		{name: "keys unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil)},
+		{name: "validate rule", token: f.sign(t, subjectClaims(map[string]any{"dept": "blocked"}), nil)},
+		{name: "delegation", token: f.sign(t, subjectClaims(nil), nil), client: "billing", actor: actor},
+		{name: "delegation forbidden", token: f.sign(t, subjectClaims(nil), nil), actor: actor},
+		{name: "actor expired", token: f.sign(t, subjectClaims(nil), nil), client: "billing",
+			actor: f.sign(t, subjectClaims(map[string]any{"sub": "svc-batch", "exp": now.Add(-time.Hour).Unix()}), nil)},
+		{name: "subject's act chain carried over", token: f.sign(t, subjectClaims(map[string]any{"act": map[string]any{"sub": "svc-earlier"}}), nil)},
+		{name: "unauthenticated", token: f.sign(t, subjectClaims(map[string]any{"azp": "spa"}), nil), client: "-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken, Scope: tc.scope}
-			x := f.svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: "orders", Form: form})
-			resp, err := f.svc.Exchange(context.Background(), exchange.Request{Form: form, Credentials: client.Credentials{PostID: "orders", PostSecret: secret}})
+			if tc.actor != "" {
+				form.ActorToken, form.ActorTokenType = tc.actor, api.TokenTypeAccessToken
+			}
+			req := exchange.ExplainRequest{ClientID: "orders", Form: form}
+			creds := client.Credentials{PostID: "orders", PostSecret: secret}
+			switch tc.client {
+			case "":
+			case "-":
+				req, creds = exchange.ExplainRequest{Unauthenticated: true, Form: form}, client.Credentials{}
+			default:
+				req.ClientID, creds.PostID = tc.client, tc.client
+			}
+			x := f.svc.Explain(context.Background(), req)
+			resp, err := f.svc.Exchange(context.Background(), exchange.Request{Form: form, Credentials: creds})
 			if err != nil {
 				var xe *exchange.Error
 				if !errors.As(err, &xe) {

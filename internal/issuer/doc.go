@@ -8,4 +8,7 @@
 // refused, never followed; exp is required. Every refusal is an *Error whose
 // Reason names the failed check and whose Description is safe to show a client.
 // Verify and Explain run the same check functions; Explain reports them all.
+// A {tenantid} template issuer is found by the text around the placeholder (no
+// scan of the issuers); its value is matched literally and must equal tid, and
+// each tenant with keys of its own gets its own key set.
 package issuer

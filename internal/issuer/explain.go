@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokex/tokex/internal/config"
 )
 
 // Check is the outcome of one check of a subject token, for `tokex explain`.
 type Check struct {
-	Name   string // token, iss, type, alg, header, kid, signature, exp/nbf/iat, sub, id token, aud
+	Name   string // one of the Check* names
 	Detail string // what was found when the check passed
 	Err    *Error // the refusal when it failed (or, with NotRun, the refusal that kept it from running)
 	NotRun string // why the check did not run; "" when it ran
@@ -22,6 +24,7 @@ type Check struct {
 const (
 	CheckToken     = "token"
 	CheckIssuer    = "iss"
+	CheckConfig    = "issuer config" // the issuer's policy entry could be built
 	CheckType      = "type"
 	CheckAlg       = "alg"
 	CheckHeader    = "header"
@@ -29,8 +32,11 @@ const (
 	CheckSignature = "signature"
 	CheckTime      = "exp/nbf/iat"
 	CheckSubject   = "sub"
+	CheckTenant    = "tid" // a template issuer's tenant
 	CheckIDToken   = "id token"
 	CheckAudience  = "aud"
+	CheckValidate  = "validate" // the issuer's validate rules
+	CheckMapping   = "subject"  // the issuer's subject expression and subject_prefix
 )
 
 // Explain runs the checks of Verify on raw, but goes on past a failure so
@@ -59,18 +65,20 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 			out = append(out, Check{Name: n, NotRun: why})
 		}
 	}
-	all := []string{CheckToken, CheckIssuer, CheckType, CheckAlg, CheckHeader, CheckKID, CheckSignature, CheckTime, CheckSubject, CheckIDToken, CheckAudience}
+	all := []string{CheckToken, CheckIssuer, CheckConfig, CheckType, CheckAlg, CheckHeader, CheckKID, CheckSignature,
+		CheckTime, CheckSubject, CheckTenant, CheckIDToken, CheckAudience, CheckValidate, CheckMapping}
 
 	tok, parts, claims, err := r.decode(raw)
 	if !add(CheckToken, "a JWS compact serialization", err) {
 		notRun("the token could not be decoded", all[1:]...)
 		return nil, out
 	}
-	v, err := r.route(claims)
+	v, tenant, err := r.route(claims)
 	if !add(CheckIssuer, fmt.Sprintf("%q is issuer %q of the policy", clip(claims.Issuer), nameOf(v)), err) {
 		notRun("the issuer is not trusted", all[2:]...)
 		return nil, out
 	}
+	configOK := add(CheckConfig, "the issuer's policy entry is in effect", v.checkConfig())
 	add(CheckType, tokenType, v.checkTokenType(tokenType))
 	alg, _ := tok.Header["alg"].(string)
 	algOK := add(CheckAlg, clip(alg), v.checkAlg(tok))
@@ -96,14 +104,52 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 		case !add(CheckKID, kidDetail(kid), err):
 			notRun("no key to verify with", CheckSignature)
 		default:
-			add(CheckSignature, "verifies with the keys of issuer "+fmt.Sprintf("%q", v.cfg.Name), v.checkSignature(tok, parts, key))
+			add(CheckSignature, "verifies with the keys of issuer "+fmt.Sprintf("%q", v.cfg.Name), v.checkSignature(tok, parts, claims, key))
 		}
 	}
 	add(CheckTime, timeDetail(claims), v.checkTime(claims))
 	add(CheckSubject, fmt.Sprintf("%q", clip(claims.Subject)), checkSubject(claims))
-	add(CheckIDToken, "not an ID token, or ID tokens are accepted", v.checkIDToken(claims, tokenType))
-	add(CheckAudience, quoteList(claims.Audience), v.checkAudience(claims))
-	return v.principal(claims, parts, tokenType), out
+	add(CheckTenant, tenantDetail(tenant), v.checkTenant(claims, tenant))
+	add(CheckIDToken, idTokenDetail(tokenType), v.checkIDToken(claims, tokenType))
+	aud, _ := v.audienceOf(claims, tokenType)
+	add(CheckAudience, quoteList(aud), v.checkAudience(claims, tokenType))
+	p := v.principal(claims, parts, tokenType, tenant)
+	if !configOK {
+		notRun("the issuer is misconfigured", CheckValidate, CheckMapping)
+		return p, out
+	}
+	add(CheckValidate, validateDetail(len(v.checks.rules)), v.checks.checkRules(ctx, p))
+	from := "the sub claim"
+	if v.checks.subject != nil {
+		from = "the subject expression"
+	}
+	if v.checks.prefix != "" {
+		from += " after subject_prefix"
+	}
+	err = v.checks.setSubject(ctx, v.cfg, p)
+	add(CheckMapping, fmt.Sprintf("%q, from %s", clip(p.Subject), from), err)
+	return p, out
+}
+
+func tenantDetail(tenant string) string {
+	if tenant == "" {
+		return "not a {tenantid} issuer"
+	}
+	return fmt.Sprintf("tid is %q, the tenant of the iss", clip(tenant))
+}
+
+func idTokenDetail(tokenType string) string {
+	if tokenType == config.TokenTypeIDToken {
+		return "sent as an ID token: aud is checked against id_token_audiences"
+	}
+	return "not an ID token"
+}
+
+func validateDetail(n int) string {
+	if n == 0 {
+		return "the issuer has no validate rules"
+	}
+	return fmt.Sprintf("the validate rules hold (%d)", n)
 }
 
 func nameOf(v *verifier) string {

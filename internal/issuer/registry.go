@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -25,6 +26,9 @@ type Options struct {
 	RefreshInterval    time.Duration     // background JWKS refresh; default 1h
 	UnknownKIDInterval time.Duration     // at most one refetch per interval for unknown kids; default 1m
 	Meter              metric.Meter      // counts upstream requests (MetricUpstreamFetches); default none
+	MinRefreshInterval time.Duration     // lower bound on an IdP's Cache-Control max-age; default 1m
+	MaxRefreshInterval time.Duration     // upper bound on an IdP's Cache-Control max-age; default 24h
+	MaxTenants         int               // per-tenant key sets of a tenants: ["*"] issuer; default DefaultMaxTenants
 	// OnDemand skips fetching every issuer's keys at start: keys are fetched
 	// when a token of that issuer is first checked (tokex explain).
 	OnDemand bool
@@ -63,6 +67,11 @@ type Registry struct {
 	wg      sync.WaitGroup
 	parser  *jwt.Parser
 	fetches metric.Int64Counter // nil without a Meter
+
+	templates       map[string][]*template // issuers with {tenantid}, by the text before it
+	prefixLens      []int                  // distinct lengths of those prefixes
+	entraV2         string                 // an issuer of Entra ID v2.0 tokens, for the v1.0 hint
+	extraTransports []*http.Transport      // per-issuer transports (ca_file), closed on Close
 }
 
 // NewRegistry builds one verifier per trusted issuer and starts fetching their
@@ -88,15 +97,32 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 	if opts.UnknownKIDInterval <= 0 {
 		opts.UnknownKIDInterval = time.Minute
 	}
+	if opts.MinRefreshInterval <= 0 {
+		opts.MinRefreshInterval = time.Minute
+	}
+	if opts.MaxRefreshInterval <= 0 {
+		opts.MaxRefreshInterval = 24 * time.Hour
+	}
+	if opts.MaxTenants <= 0 {
+		opts.MaxTenants = DefaultMaxTenants
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser()}
+	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser(), templates: map[string][]*template{}}
 	if opts.Meter != nil {
 		// The API hands back a working no-op counter along with any error.
 		r.fetches, _ = opts.Meter.Int64Counter(MetricUpstreamFetches,
 			metric.WithDescription("Requests to upstream issuers for discovery documents and JWKS"), metric.WithUnit("{request}"))
 	}
 	for _, c := range issuers {
-		v := newVerifier(r, c)
+		s := r.newSetup(c)
+		if isEntraV2(c.IssuerURL) && r.entraV2 == "" {
+			r.entraV2 = c.Name
+		}
+		if config.IsTemplate(c.IssuerURL) {
+			r.addTemplate(c, s)
+			continue
+		}
+		v := newVerifier(ctx, r, c, s, c.Name)
 		r.byURL[c.IssuerURL] = v
 		r.list = append(r.list, v)
 	}
@@ -121,40 +147,35 @@ func (r *Registry) Close() {
 	if t, ok := r.opts.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
+	for _, t := range r.extraTransports {
+		t.CloseIdleConnections()
+	}
 }
 
 // WaitReady waits until every issuer's keys are loaded or ctx ends; it reports
 // whether all are loaded.
-func (r *Registry) WaitReady(ctx context.Context) bool {
-	for {
-		ready := true
-		for _, v := range r.list {
-			if v.kf.Load() == nil {
-				ready = false
-			}
-		}
-		if ready {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+func (r *Registry) WaitReady(ctx context.Context) bool { return r.WaitLoaded(ctx, nil) }
 
 // Status reports, per issuer name, "ok" or why its keys are not available.
 func (r *Registry) Status() map[string]string {
 	out := make(map[string]string, len(r.list))
 	for _, v := range r.list {
 		switch {
+		case v.checks.err != nil:
+			out[v.label] = "misconfigured: " + v.checks.err.Error()
 		case v.kf.Load() == nil:
-			out[v.cfg.Name] = "keys not loaded"
+			out[v.label] = "keys not loaded"
 		case v.fetch != nil && v.fetch.failing():
-			out[v.cfg.Name] = "last key fetch failed; serving cached keys"
+			out[v.label] = "last key fetch failed; serving cached keys"
 		default:
-			out[v.cfg.Name] = "ok"
+			out[v.label] = "ok"
+		}
+	}
+	for _, ts := range r.templates {
+		for _, t := range ts {
+			if t.lazy != nil {
+				out[t.cfg.Name] = fmt.Sprintf("ok; keys of %d tenants loaded on demand", t.lazy.size())
+			}
 		}
 	}
 	return out
@@ -167,17 +188,17 @@ func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principa
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.route(claims)
+	v, tenant, err := r.route(claims)
 	if err != nil {
 		return nil, err
 	}
 	if tok.Method == nil || tok.Signature == nil {
 		if err := v.checkAlg(tok); err != nil {
-			return v.verify(ctx, tok, parts, claims, tokenType) // reports the algorithm
+			return v.verify(ctx, tok, parts, claims, tokenType, tenant) // reports the algorithm
 		}
 		return nil, refuse(ReasonMalformed, jwt.ErrTokenUnverifiable, "the token's signature could not be decoded")
 	}
-	return v.verify(ctx, tok, parts, claims, tokenType)
+	return v.verify(ctx, tok, parts, claims, tokenType, tenant)
 }
 
 // decode reads raw as a JWS without verifying it.
@@ -208,14 +229,29 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 }
 
 // route chooses the issuer by the unverified iss: only to pick the keys and
-// rules that the rest of the checks apply.
-func (r *Registry) route(claims *tokenClaims) (*verifier, error) {
+// rules that the rest of the checks apply. tenant is the {tenantid} value of a
+// template issuer's iss, "" otherwise.
+func (r *Registry) route(claims *tokenClaims) (v *verifier, tenant string, err error) {
 	if claims.Issuer == "" {
-		return nil, refuse(ReasonUntrustedIssuer, nil, "the token has no iss claim, so its issuer cannot be trusted")
+		return nil, "", refuse(ReasonUntrustedIssuer, nil, "the token has no iss claim, so its issuer cannot be trusted")
 	}
-	v, ok := r.byURL[claims.Issuer]
-	if !ok {
-		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(claims.Issuer))
+	return r.routeIssuer(claims.Issuer)
+}
+
+// routeIssuer picks the issuer of iss: an exact issuer_url first, then a
+// template.
+func (r *Registry) routeIssuer(iss string) (v *verifier, tenant string, err error) {
+	if v, ok := r.byURL[iss]; ok {
+		return v, "", nil
 	}
-	return v, nil
+	if len(r.prefixLens) > 0 {
+		if t, value := r.matchTemplate(iss); t != nil {
+			v, err := t.verifierFor(value)
+			return v, value, err
+		}
+	}
+	if err := r.entraV1Hint(iss); err != nil {
+		return nil, "", err
+	}
+	return nil, "", refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(iss))
 }

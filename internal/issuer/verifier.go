@@ -34,16 +34,20 @@ type verifier struct {
 	lastTry atomic.Pointer[time.Time]
 	reg     *Registry
 	client  *http.Client
+	ctx     context.Context // ends the key refresh of this verifier
+	checks  *setup          // validate rules, subject, transport; shared by a template's tenants
+	label   string          // name, or name[tenant] for a tenant of a template
+	count   func(ok bool)   // counts upstream requests; never nil
 }
 
-func newVerifier(r *Registry, cfg config.Issuer) *verifier {
+func newVerifier(ctx context.Context, r *Registry, cfg config.Issuer, checks *setup, label string) *verifier {
 	now := r.opts.Now
-	v := &verifier{cfg: cfg, now: now, algs: cfg.Algorithms, reg: r}
-	if cfg.JWKS == nil {
+	v := &verifier{cfg: cfg, now: now, algs: cfg.Algorithms, reg: r, ctx: ctx, checks: checks, label: label, count: r.fetchCounter(cfg.Name)}
+	if cfg.JWKS == nil && cfg.JWKSFile == "" {
 		v.fetch = &fetchState{}
 		v.client = &http.Client{
 			Timeout:   r.opts.HTTPTimeout,
-			Transport: transport{base: r.opts.Transport, state: v.fetch, count: r.fetchCounter(cfg.Name)},
+			Transport: transport{base: checks.base, state: v.fetch},
 			// A redirect to another host is how a JWKS URL gets hijacked; the
 			// IdPs tokex supports serve keys without redirects.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -62,9 +66,14 @@ func newVerifier(r *Registry, cfg config.Issuer) *verifier {
 // token itself (RFC 8725 §3.10): refused, never followed.
 var keyHeaders = []string{"jku", "jwk", "x5u", "x5c"}
 
-func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType string) (*Principal, error) {
+// verify checks tok against this issuer; tenant is the {tenantid} of a
+// template issuer's iss ("" otherwise), which the tid claim must equal.
+func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType, tenant string) (*Principal, error) {
 	// The steps run in this order and stop at the first failure; Explain runs
 	// the same steps and goes on past failures.
+	if err := v.checkConfig(); err != nil {
+		return nil, err
+	}
 	if err := v.checkTokenType(tokenType); err != nil {
 		return nil, err
 	}
@@ -81,7 +90,7 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkSignature(tok, parts, key); err != nil {
+	if err := v.checkSignature(tok, parts, claims, key); err != nil {
 		return nil, err
 	}
 	if err := v.checkTime(claims); err != nil {
@@ -90,13 +99,32 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 	if err := checkSubject(claims); err != nil {
 		return nil, err
 	}
+	if err := v.checkTenant(claims, tenant); err != nil {
+		return nil, err
+	}
 	if err := v.checkIDToken(claims, tokenType); err != nil {
 		return nil, err
 	}
-	if err := v.checkAudience(claims); err != nil {
+	if err := v.checkAudience(claims, tokenType); err != nil {
 		return nil, err
 	}
-	return v.principal(claims, parts, tokenType), nil
+	p := v.principal(claims, parts, tokenType, tenant)
+	if err := v.checks.checkRules(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := v.checks.setSubject(ctx, v.cfg, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkConfig refuses every token of an issuer whose policy entry could not
+// be built (a policy that skipped validation): fail closed.
+func (v *verifier) checkConfig() error {
+	if v.checks.err != nil {
+		return refuse(ReasonMisconfigured, v.checks.err, "issuer %q is misconfigured; tokex's operator must fix its policy", v.cfg.Name)
+	}
+	return nil
 }
 
 func (v *verifier) checkTokenType(tokenType string) error {
@@ -166,7 +194,7 @@ func (v *verifier) key(ctx context.Context, tok *jwt.Token) (any, error) {
 	return key, nil
 }
 
-func (v *verifier) checkSignature(tok *jwt.Token, parts []string, key any) error {
+func (v *verifier) checkSignature(tok *jwt.Token, parts []string, claims *tokenClaims, key any) error {
 	text := parts[0] + "." + parts[1]
 	var err error
 	switch k := key.(type) {
@@ -185,11 +213,14 @@ func (v *verifier) checkSignature(tok *jwt.Token, parts []string, key any) error
 		err = tok.Method.Verify(text, tok.Signature, key)
 	}
 	if err != nil {
+		if graphToken(claims) {
+			return v.graphError(err)
+		}
 		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", v.cfg.Name)
 		if _, ok := tok.Header["nonce"]; ok {
 			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
 			// Graph can validate them.
-			desc += "; the token has a nonce header, as Microsoft Graph tokens do: request a token for this API instead"
+			desc += fmt.Sprintf("; the token has a nonce header, as Microsoft Graph tokens do: it was issued for another resource; request a token for %s instead", v.audienceHint())
 		}
 		return refuse(ReasonSignature, err, "%s", desc)
 	}
@@ -210,24 +241,69 @@ func checkSubject(claims *tokenClaims) error {
 	return nil
 }
 
+// checkTenant: the iss of a template issuer names one tenant, and tid must
+// name the same; a token of one tenant must never pass as another's (Entra
+// ID: validate tid against iss).
+func (v *verifier) checkTenant(claims *tokenClaims, tenant string) error {
+	if tenant != "" && str(claims.TenantID) != tenant {
+		return refuse(ReasonTenant, nil, "the token's tid claim %q does not match the tenant %q of its iss; issuer %q accepts a tenant's tokens only with that tenant's tid",
+			clip(str(claims.TenantID)), tenant, v.cfg.Name)
+	}
+	return nil
+}
+
+// checkIDToken refuses an ID token sent as an access token; an ID token sent
+// as one is judged by checkAudience against id_token_audiences.
 func (v *verifier) checkIDToken(claims *tokenClaims, tokenType string) error {
-	if tokenType != config.TokenTypeIDToken {
-		if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
-			return refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead", tell)
+	if tokenType == config.TokenTypeIDToken {
+		return nil
+	}
+	if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
+		hint := ""
+		if slices.Contains(v.cfg.TokenTypes, config.TokenTypeIDToken) {
+			hint = "; or, if an ID token is meant, send it with subject_token_type urn:ietf:params:oauth:token-type:id_token"
 		}
+		return refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead%s", tell, hint)
 	}
 	return nil
 }
 
-func (v *verifier) checkAudience(claims *tokenClaims) error {
-	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
+// audienceOf is the token's audience as the issuer reads it, and the
+// audiences the issuer accepts for tokens of tokenType.
+func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud audience, accepted []string) {
+	if tokenType == config.TokenTypeIDToken {
+		// An ID token's aud is the client it was issued to (OIDC Core §2).
+		return claims.Audience, v.cfg.IDTokenAudiences
+	}
+	if v.cfg.AudienceClaim == "client_id" {
+		// AWS Cognito access tokens carry no aud; client_id names the app.
+		if c := str(claims.ClientID); c != "" {
+			return audience{c}, v.cfg.Audiences
+		}
+		return nil, v.cfg.Audiences
+	}
+	return claims.Audience, v.cfg.Audiences
+}
+
+func (v *verifier) checkAudience(claims *tokenClaims, tokenType string) error {
+	aud, accepted := v.audienceOf(claims, tokenType)
+	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(accepted, a) }) {
+		if graphToken(claims) {
+			return v.graphError(nil)
+		}
+		if tokenType == config.TokenTypeIDToken {
+			return refuse(ReasonAudience, nil, "audience not accepted: the ID token is for %s; issuer %q accepts ID tokens issued to the clients %s",
+				quoteList(aud), v.cfg.Name, quoteList(accepted))
+		}
 		return refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
-			quoteList(claims.Audience), v.cfg.Name, quoteList(v.cfg.Audiences))
+			quoteList(aud), v.cfg.Name, quoteList(accepted))
 	}
 	return nil
 }
 
-func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType string) *Principal {
+// principal is the validated token's subject before the issuer's validate
+// rules and subject mapping (setup.checkRules, setup.setSubject).
+func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, tenant string) *Principal {
 	p := &Principal{
 		Issuer:    v.cfg.Name,
 		IssuerURL: claims.Issuer,
@@ -235,6 +311,7 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType stri
 		Audience:  claims.Audience,
 		TokenID:   claims.ID,
 		TokenType: tokenType,
+		Tenant:    tenant,
 		payload:   parts[1],
 	}
 	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above

@@ -14,7 +14,7 @@ func (m *Minter) encode(in Input, now, exp time.Time, jti string) ([]byte, error
 	body, err := json.Marshal(claims{
 		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
 		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
-		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "),
+		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mint: encode claims: %w", err)

@@ -18,9 +18,27 @@ type Input struct {
 	Audience string
 	Scopes   []string
 	Expiry   time.Time // already capped by rule, max_lifetime and the subject token
+	Act      *Act      // the delegation chain; nil for impersonation
 	// Extra are claims mapped by the rule (never a registered claim: config
 	// validation refuses those), added after the RFC 9068 claims.
 	Extra map[string]any
+}
+
+// Act is the act claim (RFC 8693 §4.1): the current actor, and the actors
+// before it nested inside.
+type Act struct {
+	Sub string `json:"sub"`
+	Iss string `json:"iss,omitempty"`
+	Act *Act   `json:"act,omitempty"`
+}
+
+// Depth is the number of actors in the chain.
+func (a *Act) Depth() int {
+	n := 0
+	for ; a != nil; a = a.Act {
+		n++
+	}
+	return n
 }
 
 // Token is a signed access token and the facts the audit event records.
@@ -43,6 +61,7 @@ type claims struct {
 	Jti      string `json:"jti"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	Act      *Act   `json:"act,omitempty"`
 }
 
 // Minter signs tokens with the active key of the current key set.

@@ -26,13 +26,16 @@ func TestMintExtraClaims(t *testing.T) {
 	tests := []struct {
 		name  string
 		extra map[string]any
+		act   *mint.Act
 	}{
 		{name: "none"},
 		{name: "mapped", extra: map[string]any{"tenant": "t1", "roles": []any{"a"}, "admin": true, "n": 2.5, "profile": map[string]any{"dept": "ops"}}},
+		{name: "mapped and delegated", extra: map[string]any{"tenant": "t1"},
+			act: &mint.Act{Sub: "svc-a", Iss: "https://idp.example.com", Act: &mint.Act{Sub: "svc-b"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			in := mint.Input{Subject: "alice", ClientID: "orders", Audience: "https://inventory.example.com", Scopes: []string{"a", "b"}, Expiry: now.Add(time.Minute), Extra: tc.extra}
+			in := mint.Input{Subject: "alice", ClientID: "orders", Audience: "https://inventory.example.com", Scopes: []string{"a", "b"}, Expiry: now.Add(time.Minute), Extra: tc.extra, Act: tc.act}
 			tok, err := m.Mint(in)
 			if err != nil {
 				t.Fatal(err)
@@ -50,6 +53,9 @@ func TestMintExtraClaims(t *testing.T) {
 				"exp": float64(now.Unix() + 60), "iat": float64(now.Unix()), "nbf": float64(now.Unix())}
 			for k, v := range tc.extra {
 				want[k] = v
+			}
+			if tc.act != nil {
+				want["act"] = map[string]any{"sub": "svc-a", "iss": "https://idp.example.com", "act": map[string]any{"sub": "svc-b"}}
 			}
 			if len(got) != len(want) {
 				t.Errorf("claims = %v, want %v", got, want)

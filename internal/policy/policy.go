@@ -26,6 +26,10 @@ type Rule struct {
 	// claims (sorted by name) and scope conditions: see mapping.go.
 	claims     []mappedClaim
 	scopeConds map[string]cel.Program
+	// Actor is the rule's delegation policy (RFC 8693 §1.1); never nil.
+	Actor *Actor
+	// AllowUnauthenticated: callers without client credentials may use the rule.
+	AllowUnauthenticated bool
 }
 
 type key struct{ client, issuer, audience string }
@@ -37,8 +41,12 @@ type Policy struct {
 	MaxLifetime time.Duration
 	Rules       []*Rule
 	Warnings    []string
-	index       map[key]*Rule
-	byPair      map[pair][]*Rule
+	// MaxDelegationDepth bounds the act chain of minted tokens (RFC 8693 §4.1).
+	MaxDelegationDepth int
+	// Unauthenticated: some rule serves callers without client credentials.
+	Unauthenticated bool
+	index           map[key]*Rule
+	byPair          map[pair][]*Rule
 }
 
 // Request is what the client asked for.
@@ -55,6 +63,7 @@ type Grant struct {
 	Scopes   []string
 	Lifetime time.Duration
 	Claims   map[string]any // claims mapped by the rule's `claims:`; nil if none
+	Actor    *Actor         // the rule's delegation policy; nil only in a refused grant
 }
 
 // Kind classifies a refusal by the policy.
@@ -91,10 +100,11 @@ func Compile(p *config.Policy) (*Policy, error) {
 		return nil, err
 	}
 	out := &Policy{
-		Source:      p,
-		MaxLifetime: p.Token.MaxLifetime.D(),
-		index:       map[key]*Rule{},
-		byPair:      map[pair][]*Rule{},
+		Source:             p,
+		MaxLifetime:        p.Token.MaxLifetime.D(),
+		MaxDelegationDepth: p.Token.DelegationDepth(),
+		index:              map[key]*Rule{},
+		byPair:             map[pair][]*Rule{},
 	}
 	for i, rc := range p.Rules {
 		r := &Rule{
@@ -114,8 +124,18 @@ func Compile(p *config.Policy) (*Policy, error) {
 			r.require = prg
 		}
 		r.compileMapping(ps, fmt.Sprintf("rules[%d]", i), rc, env)
+		var err error
+		if r.Actor, err = compileActor(rc); err != nil {
+			ps.Add(fmt.Sprintf("rules[%d].actor_require", i), "%v", err)
+		}
 		out.Rules = append(out.Rules, r)
-		for _, c := range r.Clients {
+		clients := r.Clients
+		if rc.AllowUnauthenticated {
+			// Unauthenticated callers are looked up as client "".
+			r.AllowUnauthenticated, clients = true, []string{""}
+			out.Unauthenticated = true
+		}
+		for _, c := range clients {
 			for _, is := range r.Issuers {
 				k := key{c, is, r.Audience}
 				if prev, ok := out.index[k]; ok {
@@ -172,7 +192,7 @@ func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request
 	if err != nil {
 		return Grant{Rule: r.Name}, err
 	}
-	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims}, nil
+	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims, Actor: r.Actor}, nil
 }
 
 // RuleLifetime is the lifetime of r's tokens: its own, capped by max_lifetime.
@@ -200,21 +220,14 @@ func (r *Rule) eval(ctx context.Context, pr *issuer.Principal) (bool, error) {
 	return evalBool(ctx, r.require, pr)
 }
 
+// evalBool runs a condition over pr's claims; a missing claim is an error in
+// CEL, which for a condition means "not met".
 func evalBool(ctx context.Context, prg cel.Program, pr *issuer.Principal) (bool, error) {
 	claims, err := pr.Claims()
 	if err != nil {
 		return false, err
 	}
-	out, _, err := prg.ContextEval(ctx, map[string]any{"claims": claims})
-	if err != nil {
-		// A missing claim is an error in CEL; for a condition it means "not met".
-		return false, err
-	}
-	b, ok := out.Value().(bool)
-	if !ok {
-		return false, fmt.Errorf("condition gave %T, not a boolean", out.Value())
-	}
-	return b, nil
+	return condition.EvalBool(ctx, prg, claims)
 }
 
 func clip(s string) string {

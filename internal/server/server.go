@@ -45,6 +45,11 @@ type Options struct {
 	Demo http.HandlerFunc
 	// MaxBodyBytes caps a /token body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// AuthMetadata returns the metadata's token_endpoint_auth_methods_supported
+	// and token_endpoint_auth_signing_alg_values_supported under the running
+	// policy (it changes on reload); nil, or nil methods, means the two client
+	// secret methods.
+	AuthMetadata func() (methods, signingAlgs []string)
 }
 
 // New builds the HTTP handler.
@@ -66,7 +71,6 @@ func New(o Options) http.Handler {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	h := &handlers{o: o, tooLarge: fmt.Sprintf("the request body is larger than %d bytes", o.MaxBodyBytes)}
-	h.metadata = mustJSON(h.buildMetadata())
 
 	mount := func(g gin.IRoutes) {
 		g.POST("/token", h.token)
@@ -98,7 +102,6 @@ func New(o Options) http.Handler {
 
 type handlers struct {
 	o        Options
-	metadata []byte
 	tooLarge string
 }
 
@@ -149,7 +152,8 @@ func (h *handlers) token(c *gin.Context) {
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "malformed_form", err.Error()) // formError text is client-safe
 		return
 	}
-	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret}
+	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret,
+		Assertion: form.ClientAssertion, AssertionType: form.ClientAssertionType, Cert: peerCert(c.Request)}
 	if authz := c.GetHeader("Authorization"); authz != "" {
 		user, pass, ok := c.Request.BasicAuth()
 		if !ok {
@@ -166,9 +170,12 @@ func (h *handlers) token(c *gin.Context) {
 			writeError(c, http.StatusInternalServerError, api.ErrServerError, "internal error")
 			return
 		}
+		code := status(xe.Code)
 		switch {
 		case xe.BasicChallenge:
 			c.Header("WWW-Authenticate", `Basic realm="tokex"`)
+		case xe.RetryAfter > 0:
+			code = tooManyRequests(c, xe.RetryAfter)
 		case xe.Code == api.ErrTemporarilyUnavailable:
 			c.Header("Retry-After", retryAfterSeconds)
 		}
@@ -176,7 +183,7 @@ func (h *handlers) token(c *gin.Context) {
 		if xe.Code == api.ErrServerError {
 			desc = "internal error"
 		}
-		writeError(c, status(xe.Code), xe.Code, desc)
+		writeError(c, code, xe.Code, desc)
 		return
 	}
 	noStore(c)
@@ -247,21 +254,31 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 			algs = append(algs, k.Alg)
 		}
 	}
+	var methods, signingAlgs []string
+	if h.o.AuthMetadata != nil {
+		methods, signingAlgs = h.o.AuthMetadata()
+	}
+	if methods == nil {
+		methods = []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost}
+	}
 	return api.ServerMetadata{
 		Issuer:                            h.o.Issuer,
 		TokenEndpoint:                     h.o.Issuer + "/token",
 		JWKSURI:                           h.o.Issuer + "/.well-known/jwks.json",
 		ResponseTypesSupported:            []string{}, // RFC 8414 §2: required; tokex has no authorization endpoint
 		GrantTypesSupported:               []string{api.GrantTypeTokenExchange},
-		TokenEndpointAuthMethodsSupported: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost},
-		IDTokenSigningAlgValuesSupported:  algs,
-		SubjectTypesSupported:             []string{"public"},
+		TokenEndpointAuthMethodsSupported: methods,
+		TokenEndpointAuthSigningAlgValuesSupported: signingAlgs,
+		IDTokenSigningAlgValuesSupported:           algs,
+		SubjectTypesSupported:                      []string{"public"},
 	}
 }
 
 func (h *handlers) serveMetadata(c *gin.Context) {
 	c.Header("Cache-Control", "public, max-age=3600")
-	c.Data(http.StatusOK, "application/json", h.metadata)
+	// Built per request: the policy and the key set can be reloaded, and
+	// discovery is fetched rarely (max-age below).
+	c.Data(http.StatusOK, "application/json", mustJSON(h.buildMetadata()))
 }
 
 // serveMetadataPath serves RFC 8414 §3.1 metadata for an issuer with a path:
