@@ -191,6 +191,13 @@ func TestParseStateRefusals(t *testing.T) {
 		{name: "unknown file setting", paths: []string{"tokex"}, doc: func(t *testing.T) []byte {
 			return mustJSON(t, map[string]any{"tokex": map[string]any{"max_age": "5m"}, "keys": stateful(t)})
 		}},
+		// Without -tags pkcs11 the binary cannot open it; with it, the module is missing.
+		{name: "HSM key that cannot be opened", paths: []string{"keys[0].tokex.pkcs11"}, doc: func(t *testing.T) []byte {
+			ks := stateful(t)
+			delete(ks[0], "d")
+			ks[0]["tokex"] = map[string]any{"state": "active", "pkcs11": map[string]any{"module": "/nonexistent/libpkcs11.so", "token_label": "t", "key_label": "k"}}
+			return jwksDoc(t, ks...)
+		}},
 		{name: "private key and HSM key at once", paths: []string{"keys[0].tokex.pkcs11"}, doc: func(t *testing.T) []byte {
 			ks := stateful(t)
 			ks[0]["tokex"] = map[string]any{"state": "active", "pkcs11": map[string]any{"module": "/nonexistent.so"}}
