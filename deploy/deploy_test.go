@@ -1281,11 +1281,18 @@ func TestKubernetesManifests(t *testing.T) {
 		ctr = pod.Containers[0]
 	}
 	podSC, ctrSC := pod.SecurityContext, ctr.SecurityContext
-	portName := ""
+	// Probes go to the admin listener (TOKEX_ADMIN_ADDR), off the public port.
+	portName, adminPort := "", ""
 	for _, p := range ctr.Ports {
-		if p.ContainerPort == 8080 {
+		switch p.ContainerPort {
+		case 8080:
 			portName = p.Name
+		case 9090:
+			adminPort = p.Name
 		}
+	}
+	if v, _ := envValue(ctr, "TOKEX_ADMIN_ADDR"); v != ":9090" {
+		adminPort = "(TOKEX_ADMIN_ADDR is " + strconv.Quote(v) + ", want \":9090\")"
 	}
 	probeCheck := func(name string, p *probe, wantPath string) error {
 		switch {
@@ -1293,8 +1300,8 @@ func TestKubernetesManifests(t *testing.T) {
 			return fmt.Errorf("%s: no httpGet probe", name)
 		case p.HTTPGet.Path != wantPath:
 			return fmt.Errorf("%s: path %q, want %q", name, p.HTTPGet.Path, wantPath)
-		case p.HTTPGet.Port != portName:
-			return fmt.Errorf("%s: port %v, want the named port %q", name, p.HTTPGet.Port, portName)
+		case p.HTTPGet.Port != adminPort:
+			return fmt.Errorf("%s: port %v, want the named admin port %q", name, p.HTTPGet.Port, adminPort)
 		}
 		return nil
 	}

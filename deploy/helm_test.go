@@ -437,7 +437,7 @@ func TestHelmTemplate(t *testing.T) {
 		check func() error
 	}{
 		{"kinds", func() error {
-			want := map[string]int{"Deployment": 1, "Service": 1, "ConfigMap": 1, "Secret": 1,
+			want := map[string]int{"Deployment": 1, "Service": 2, "ConfigMap": 1, "Secret": 1,
 				"HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 1, "NetworkPolicy": 1}
 			if got := kindCount(docs); !maps.Equal(got, want) {
 				return fmt.Errorf("rendered kinds %v, want %v", got, want)
@@ -451,13 +451,10 @@ func TestHelmTemplate(t *testing.T) {
 			return nil
 		}},
 		{"pod security", func() error { return checkPodSecurity(dep) }},
-		{"probes on http", func() error { return checkProbes(ctr, "http", 8080) }},
-		{"no admin port or TOKEX_ADMIN_ADDR without metrics", func() error {
-			if len(ctr.Ports) != 1 {
-				return fmt.Errorf("container ports %+v, want only http", ctr.Ports)
-			}
-			if v, ok := envValue(ctr, "TOKEX_ADMIN_ADDR"); ok {
-				return fmt.Errorf("TOKEX_ADMIN_ADDR=%q set without metrics.enabled", v)
+		{"probes on admin by default", func() error { return checkProbes(ctr, "admin", 9090) }},
+		{"TOKEX_ADMIN_ADDR by default", func() error {
+			if v, _ := envValue(ctr, "TOKEX_ADMIN_ADDR"); v != ":9090" {
+				return fmt.Errorf("TOKEX_ADMIN_ADDR=%q, want :9090", v)
 			}
 			return nil
 		}},
@@ -526,7 +523,7 @@ func TestHelmTemplate(t *testing.T) {
 		}},
 		{"HPA 3 to 10 at 70% CPU", func() error { return checkHPA(as, dep, 3, 10, 70) }},
 		{"PDB minAvailable 2", func() error { return checkPDB(bud, dep, 2, 3) }},
-		{"NetworkPolicy: http in, DNS and HTTPS out", func() error { return checkNetworkPolicy(np, dep, []string{"http"}) }},
+		{"NetworkPolicy: http and admin in, DNS and HTTPS out", func() error { return checkNetworkPolicy(np, dep, []string{"http", "admin"}) }},
 		{"NetworkPolicy admits anyone to http by default", func() error {
 			for _, r := range np.Spec.Ingress {
 				if len(r.From) > 0 {
@@ -629,16 +626,32 @@ func TestHelmMetrics(t *testing.T) {
 		})
 	}
 
-	t.Run("off: no ServiceMonitor even if asked", func(t *testing.T) {
-		// serviceMonitor without metrics is refused (TestHelmRefuses); with
-		// neither, nothing about metrics renders.
-		docs := f.render(t)
+	t.Run("off: nothing about metrics renders", func(t *testing.T) {
+		// serviceMonitor without metrics is refused (TestHelmRefuses).
+		docs := f.render(t, "--set", "metrics.enabled=false")
 		if n := kindCount(docs)["ServiceMonitor"]; n != 0 {
 			t.Errorf("%d ServiceMonitors with metrics disabled", n)
 		}
 		var ms service
 		if named(docs, "Service", helmRelease+"-metrics", &ms) == nil {
 			t.Error("metrics Service rendered with metrics disabled")
+		}
+		dep, ctr := chartDeployment(t, docs)
+		var np networkPolicy
+		if err := named(docs, "NetworkPolicy", helmRelease, &np); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkProbes(ctr, "http", 8080); err != nil {
+			t.Error(err)
+		}
+		if len(ctr.Ports) != 1 {
+			t.Errorf("container ports %+v, want only http", ctr.Ports)
+		}
+		if v, ok := envValue(ctr, "TOKEX_ADMIN_ADDR"); ok {
+			t.Errorf("TOKEX_ADMIN_ADDR=%q set without metrics.enabled", v)
+		}
+		if err := checkNetworkPolicy(np, dep, []string{"http"}); err != nil {
+			t.Error(err)
 		}
 	})
 }
@@ -703,7 +716,7 @@ func TestHelmRefuses(t *testing.T) {
 		{"public JWKS", []string{"-f", f.values, "--set-file", "keys.json=" + f.publicJWKS}, `no private part`},
 		{"not a JWKS", []string{"-f", f.values, "--set-file", "keys.json=" + notJSON}, "not a JWK Set"},
 		{"empty policy", append(withKeys, "--set", "policy="), "policy is empty"},
-		{"serviceMonitor without metrics", append(withKeys, "--set", "serviceMonitor.enabled=true"), "needs metrics.enabled"},
+		{"serviceMonitor without metrics", append(withKeys, "--set", "metrics.enabled=false,serviceMonitor.enabled=true"), "needs metrics.enabled"},
 		{"PDB at the HPA minimum", append(withKeys, "--set", "pdb.minAvailable=3"), "must be below the replica count"},
 		{"PDB at replicaCount", append(withKeys, "--set", "autoscaling.enabled=false,replicaCount=2"), "must be below the replica count"},
 		{"max below min replicas", append(withKeys, "--set", "autoscaling.maxReplicas=2"), "below autoscaling.minReplicas"},

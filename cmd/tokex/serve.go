@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
@@ -22,6 +24,7 @@ import (
 	"github.com/tokex/tokex/internal/demo"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/reload"
 	"github.com/tokex/tokex/internal/server"
 	"github.com/tokex/tokex/internal/telemetry"
 	"github.com/tokex/tokex/internal/tuning"
@@ -136,7 +139,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := app.New(ao)
 	defer a.Close()
 	if !a.WaitReady(ctx, 3*time.Second) {
-		log.Warn("some upstream issuers' keys are not loaded yet; exchanges for them answer 503 until they are", "issuers", a.Registry.Status())
+		log.Warn("some upstream issuers' keys are not loaded yet; exchanges for them answer 503 until they are", "issuers", a.Issuers().Status())
 	}
 
 	srv := &http.Server{
@@ -174,6 +177,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		go func() { _ = admin.Serve(aln) }()
 	}
+	// Reload the policy and keys files on change and on SIGHUP (issue 6).
+	rl := reload.New(reload.Options{App: a, PolicyFile: env.Config, Overrides: overrides, KeysFile: pol.Keys,
+		Logger: log, Interval: env.ReloadInterval})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	rctx, stopReload := context.WithCancel(ctx)
+	reloading := make(chan struct{})
+	go func() { defer close(reloading); rl.Run(rctx, hup) }()
+	defer func() { stopReload(); <-reloading }() // before a.Close: a reload must not race it
+
 	log.Info("tokex listening", "addr", ln.Addr().String(), "admin_addr", adminAddr, "issuer", pol.Issuer, "policy", policyName(pol), "rules", len(compiled.Rules), "active_kid", ks.Active().KID, "version", version, "trace_export", tracing.Exporting)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -184,6 +198,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	a.Stopping()
+	if env.ShutdownDelay > 0 {
+		// Readiness is false now; keep serving while load balancers notice.
+		log.Info("shutting down: not ready, still serving", "delay", env.ShutdownDelay.String())
+		time.Sleep(env.ShutdownDelay)
+	}
 	log.Info("shutting down: finishing in-flight requests", "grace", env.ShutdownGrace.String())
 	sctx, cancel2 := context.WithTimeout(context.Background(), env.ShutdownGrace)
 	defer cancel2()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,10 +45,17 @@ type App struct {
 	Handler  http.Handler
 	Service  *exchange.Service
 	Keys     *atomic.Pointer[keys.Set]
-	Registry *issuer.Registry
 	stopping atomic.Bool
 	keysAt   atomic.Pointer[time.Time] // when the current key set was loaded
 	unreg    metric.Registration
+
+	issuer     string                          // fixed for the process: minted iss, metadata, routes
+	registry   atomic.Pointer[issuer.Registry] // the current policy's issuers
+	issuerOpts issuer.Options
+	reloads    metric.Int64Counter // nil without a MeterProvider
+	done       chan struct{}       // closed by Close: stops deferred closes
+	bg         sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // MetricSigningKeyAge is the age of the active signing key, by tokex.kid and
@@ -56,7 +64,7 @@ const MetricSigningKeyAge = "tokex.signing_key.age"
 
 // New builds the parts and starts fetching the upstream issuers' keys.
 func New(o Options) *App {
-	a := &App{Keys: &atomic.Pointer[keys.Set]{}}
+	a := &App{Keys: &atomic.Pointer[keys.Set]{}, done: make(chan struct{})}
 	a.Keys.Store(o.Keys)
 	now := time.Now()
 	a.keysAt.Store(&now)
@@ -72,10 +80,14 @@ func New(o Options) *App {
 			io.Meter = meter
 		}
 		a.observeKeys(meter)
+		a.reloads, _ = meter.Int64Counter(MetricReloads, metric.WithUnit("{reload}"),
+			metric.WithDescription("Reloads of the policy and keys files, by tokex.reload (policy, keys) and tokex.result (ok, error)"))
 	}
-	a.Registry = issuer.NewRegistry(src.Issuers, io)
+	a.issuer, a.issuerOpts = src.Issuer, io
+	reg := issuer.NewRegistry(src.Issuers, io)
+	a.registry.Store(reg)
 	xo := exchange.Options{
-		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: a.Registry},
+		State:  &exchange.State{Policy: o.Policy, Clients: client.NewRegistry(src.Clients), Issuers: reg},
 		Minter: mint.New(src.Issuer, a.Keys, nil),
 		Audit:  o.Audit,
 		Meter:  meter,
@@ -103,18 +115,23 @@ func New(o Options) *App {
 func (a *App) WaitReady(ctx context.Context, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return a.Registry.WaitReady(ctx)
+	return a.Issuers().WaitReady(ctx)
 }
+
+// Issuers is the current policy's issuer registry.
+func (a *App) Issuers() *issuer.Registry { return a.registry.Load() }
 
 // Stopping turns readiness false, first step of a graceful shutdown.
 func (a *App) Stopping() { a.stopping.Store(true) }
 
-// Close stops background work.
+// Close stops background work, including registries retired by reloads.
 func (a *App) Close() {
+	a.closeOnce.Do(func() { close(a.done) })
+	a.bg.Wait()
 	if a.unreg != nil {
 		_ = a.unreg.Unregister()
 	}
-	a.Registry.Close()
+	a.Issuers().Close()
 }
 
 func (a *App) observeKeys(m metric.Meter) {
@@ -136,7 +153,7 @@ func (a *App) Ready() (bool, map[string]string) { return a.ready() }
 
 func (a *App) ready() (bool, map[string]string) {
 	checks := map[string]string{"keys": "ok", "policy": "ok"}
-	for name, st := range a.Registry.Status() {
+	for name, st := range a.Issuers().Status() {
 		checks["issuer:"+name] = st // informative: one IdP down must not take every replica out
 	}
 	if a.stopping.Load() {

@@ -29,6 +29,12 @@ type Env struct {
 	MaxBodyBytes      int64         `env:"TOKEX_MAX_BODY_BYTES, default=65536"`
 	// ShutdownGrace bounds how long in-flight requests may finish after SIGTERM.
 	ShutdownGrace time.Duration `env:"TOKEX_SHUTDOWN_GRACE, default=15s"`
+	// ShutdownDelay keeps serving, with readiness false, for this long after
+	// SIGTERM before draining: time for load balancers to stop sending.
+	ShutdownDelay time.Duration `env:"TOKEX_SHUTDOWN_DELAY, default=0s"`
+	// ReloadInterval is how often the policy and keys files are checked for
+	// changes; 0 checks only on SIGHUP.
+	ReloadInterval time.Duration `env:"TOKEX_RELOAD_INTERVAL, default=5s"`
 }
 
 // Bounds of the HTTP settings.
@@ -68,6 +74,12 @@ func (e Env) validateHTTP() error {
 	}
 	if e.ShutdownGrace < 0 || e.ShutdownGrace > MaxTimeout {
 		errs = append(errs, fmt.Errorf("TOKEX_SHUTDOWN_GRACE: %s must be between 0 and %s", e.ShutdownGrace, MaxTimeout))
+	}
+	if e.ShutdownDelay < 0 || e.ShutdownDelay > MaxTimeout {
+		errs = append(errs, fmt.Errorf("TOKEX_SHUTDOWN_DELAY: %s must be between 0 and %s", e.ShutdownDelay, MaxTimeout))
+	}
+	if e.ReloadInterval != 0 && (e.ReloadInterval < 100*time.Millisecond || e.ReloadInterval > MaxTimeout) {
+		errs = append(errs, fmt.Errorf("TOKEX_RELOAD_INTERVAL: %s must be 0 (SIGHUP only) or between 100ms and %s", e.ReloadInterval, MaxTimeout))
 	}
 	if e.MaxBodyBytes < MinBodyBytes || e.MaxBodyBytes > MaxBodyLimit {
 		errs = append(errs, fmt.Errorf("TOKEX_MAX_BODY_BYTES: %d must be between %d and %d", e.MaxBodyBytes, MinBodyBytes, MaxBodyLimit))

@@ -78,7 +78,8 @@ func TestLoadEnvHTTPSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e.ReadHeaderTimeout != 5*time.Second || e.ReadTimeout != 10*time.Second || e.WriteTimeout != 15*time.Second ||
-		e.IdleTimeout != 90*time.Second || e.MaxBodyBytes != 64<<10 || e.ShutdownGrace != 15*time.Second {
+		e.IdleTimeout != 90*time.Second || e.MaxBodyBytes != 64<<10 || e.ShutdownGrace != 15*time.Second ||
+		e.ShutdownDelay != 0 || e.ReloadInterval != 5*time.Second {
 		t.Errorf("defaults = %+v", e)
 	}
 	tests := []struct {
@@ -92,6 +93,9 @@ func TestLoadEnvHTTPSettings(t *testing.T) {
 		{name: "body too small", env: map[string]string{"TOKEX_MAX_BODY_BYTES": "100"}},
 		{name: "body too large", env: map[string]string{"TOKEX_MAX_BODY_BYTES": "104857600"}},
 		{name: "not a duration", env: map[string]string{"TOKEX_IDLE_TIMEOUT": "soon"}},
+		{name: "reload on SIGHUP only, shutdown delay", env: map[string]string{"TOKEX_RELOAD_INTERVAL": "0s", "TOKEX_SHUTDOWN_DELAY": "5s"}, ok: true},
+		{name: "reload interval too short", env: map[string]string{"TOKEX_RELOAD_INTERVAL": "1ms"}},
+		{name: "negative shutdown delay", env: map[string]string{"TOKEX_SHUTDOWN_DELAY": "-1s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -120,24 +120,7 @@ func (r *Registry) Close() {
 
 // WaitReady waits until every issuer's keys are loaded or ctx ends; it reports
 // whether all are loaded.
-func (r *Registry) WaitReady(ctx context.Context) bool {
-	for {
-		ready := true
-		for _, v := range r.list {
-			if v.kf.Load() == nil {
-				ready = false
-			}
-		}
-		if ready {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
+func (r *Registry) WaitReady(ctx context.Context) bool { return r.WaitLoaded(ctx, nil) }
 
 // Status reports, per issuer name, "ok" or why its keys are not available.
 func (r *Registry) Status() map[string]string {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/sdk/metric"
 )
@@ -30,8 +32,19 @@ func NewMetrics(ctx context.Context, version string) (*Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts := []metric.Option{metric.WithReader(exp), metric.WithResource(res)}
+	// Push as well when OTEL_METRICS_EXPORTER asks for it (otlp, console), e.g.
+	// to an OpenTelemetry Collector. Unset: only the pull endpoint, since
+	// autoexport's own default (otlp to localhost) would fail on most hosts.
+	if v := os.Getenv("OTEL_METRICS_EXPORTER"); v != "" && v != "none" {
+		r, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("OTEL_METRICS_EXPORTER=%s: %w", v, err)
+		}
+		opts = append(opts, metric.WithReader(r))
+	}
 	return &Metrics{
-		Provider: metric.NewMeterProvider(metric.WithReader(exp), metric.WithResource(res)),
+		Provider: metric.NewMeterProvider(opts...),
 		Handler:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
 	}, nil
 }

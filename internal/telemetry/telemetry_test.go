@@ -75,3 +75,29 @@ func TestAuditIgnoresLogLevel(t *testing.T) {
 		t.Errorf("audit event = %v", ev)
 	}
 }
+
+func TestNewMetricsPushFromEnv(t *testing.T) {
+	tests := []struct {
+		name, exporter string
+		wantErr        bool
+	}{
+		{"pull only", "", false},
+		{"none", "none", false},
+		{"console push", "console", false},
+		{"unknown exporter", "carrier-pigeon", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTEL_METRICS_EXPORTER", tc.exporter)
+			m, err := telemetry.NewMetrics(context.Background(), "test")
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("NewMetrics: %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil {
+				if err := m.Shutdown(context.Background()); err != nil {
+					t.Errorf("Shutdown: %v", err)
+				}
+			}
+		})
+	}
+}
