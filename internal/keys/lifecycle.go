@@ -39,7 +39,7 @@ type GenerateOptions struct {
 // GenerateSet makes a key set ready to rotate: one active key and one next key
 // of the same algorithm, both created at o.Now.
 func GenerateSet(o GenerateOptions) (*Set, error) {
-	now := o.Now.UTC().Truncate(time.Second)
+	now := ceilSecond(o.Now.UTC())
 	if o.MinNext == 0 {
 		o.MinNext = DefaultMinNext
 	}
@@ -87,7 +87,8 @@ type Rotation struct {
 // next key (a file from before rotation) it only adds one. It refuses to
 // promote a next key younger than MinNext.
 func (s *Set) Rotate(o RotateOptions) (*Set, Rotation, error) {
-	now := o.Now.UTC().Truncate(time.Second)
+	now := o.Now.UTC()
+	stamp := ceilSecond(now) // times written to the file err late: min_next and publish_until never shrink
 	if o.MaxLifetime == 0 {
 		o.MaxLifetime = DefaultMaxLifetime
 	}
@@ -97,7 +98,7 @@ func (s *Set) Rotate(o RotateOptions) (*Set, Rotation, error) {
 	if o.MaxLifetime < 0 || o.Leeway < 0 {
 		return nil, Rotation{}, fmt.Errorf("%w: max lifetime %s and leeway %s must not be negative", ErrBadSettings, o.MaxLifetime, o.Leeway)
 	}
-	publishUntil := now.Add(o.MaxLifetime + o.Leeway)
+	publishUntil := stamp.Add(o.MaxLifetime + o.Leeway)
 	var next *SigningKey
 	for _, k := range s.all {
 		if k.State == StateNext {
@@ -118,17 +119,17 @@ func (s *Set) Rotate(o RotateOptions) (*Set, Rotation, error) {
 			alg = next.Alg
 		}
 	}
-	added, err := generateKey(alg, StateNext, now)
+	added, err := generateKey(alg, StateNext, stamp)
 	if err != nil {
 		return nil, r, err
 	}
-	r.Added, r.SignsFrom = added.KID, now.Add(s.minNext)
+	r.Added, r.SignsFrom = added.KID, stamp.Add(s.minNext)
 	var active, retired []*SigningKey
 	for _, k := range s.all {
 		c := *k
 		switch {
 		case next != nil && k == next:
-			c.State, c.ActivatedAt = StateActive, now
+			c.State, c.ActivatedAt = StateActive, stamp
 			r.Promoted = k.KID
 			active = append(active, &c)
 		case next == nil && k == s.active:
@@ -139,7 +140,7 @@ func (s *Set) Rotate(o RotateOptions) (*Set, Rotation, error) {
 			if k == s.active {
 				r.Retired = k.KID
 			}
-			c.State, c.RetiredAt, c.PublishUntil = StateRetired, now, publishUntil
+			c.State, c.RetiredAt, c.PublishUntil = StateRetired, stamp, publishUntil
 			retired = append(retired, &c)
 		case k.State == StateRetired && !k.published(now):
 			r.Dropped = append(r.Dropped, k.KID)
@@ -235,4 +236,12 @@ func WriteFileAtomic(path string, data []byte) error {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// ceilSecond rounds t up to a whole second, as the file records seconds.
+func ceilSecond(t time.Time) time.Time {
+	if d := t.Truncate(time.Second); !d.Equal(t) {
+		return d.Add(time.Second)
+	}
+	return t
 }
