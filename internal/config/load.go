@@ -86,6 +86,7 @@ func ParsePolicy(data []byte, file string, o Overrides) (*Policy, error) {
 		}
 	}
 	p.resolveKeys()
+	p.resolveIssuerFiles()
 	if o.Issuer != "" {
 		p.Issuer = o.Issuer
 	}

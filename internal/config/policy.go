@@ -38,6 +38,16 @@ type Issuer struct {
 	Algorithms []string  `yaml:"algorithms"`
 	TokenTypes []string  `yaml:"token_types"`
 	Leeway     *Duration `yaml:"leeway"`
+
+	// Federation of real identity providers (issuer.go in this package).
+	Tenants          []string          `yaml:"tenants"`            // values of {tenantid} in issuer_url; ["*"]: any
+	JWKSFile         string            `yaml:"jwks_file"`          // public JWKS in a local file
+	CAFile           string            `yaml:"ca_file"`            // PEM CA bundle for the issuer's https endpoints
+	Validations      []ClaimValidation `yaml:"validate"`           // CEL rules over claims; all must hold
+	Subject          string            `yaml:"subject"`            // CEL expression for the subject; default claims.sub
+	SubjectPrefix    string            `yaml:"subject_prefix"`     // prepended to the subject of minted tokens
+	IDTokenAudiences []string          `yaml:"id_token_audiences"` // client ids whose ID tokens are accepted
+	AudienceClaim    string            `yaml:"audience_claim"`     // aud (default) or client_id (AWS Cognito access tokens)
 }
 
 // Client is a caller of /token.

@@ -120,6 +120,8 @@ func (p *Policy) Validate() error {
 		}
 	}
 
+	p.validateAcrossIssuers(ps)
+
 	clients := map[string]bool{}
 	if len(p.Clients) == 0 {
 		ps.Add("clients", "at least one client is required")
@@ -253,6 +255,7 @@ func (p *Policy) validateIssuer(ps *Problems, at string, is Issuer) {
 	if is.Leeway != nil && is.Leeway.D() > MaxLeeway {
 		ps.Add(at+".leeway", "%s is more than %s", is.Leeway.D(), MaxLeeway)
 	}
+	validateFederation(ps, at, is)
 }
 
 func checkRefs(ps *Problems, at, kind string, refs []string, known map[string]bool) {

@@ -7,4 +7,7 @@
 // issuer's allowlist before any key is looked up; jku, jwk, x5u and x5c headers are
 // refused, never followed; exp is required. Every refusal is an *Error whose
 // Reason names the failed check and whose Description is safe to show a client.
+// A {tenantid} template issuer is found by the text around the placeholder (no
+// scan of the issuers); its value is matched literally and must equal tid, and
+// each tenant with keys of its own gets its own key set.
 package issuer

@@ -22,6 +22,9 @@ const (
 	ReasonAudience        Reason = "audience_not_accepted"
 	ReasonIDToken         Reason = "id_token_not_accepted"
 	ReasonKeysUnavailable Reason = "keys_unavailable"
+	ReasonTenant          Reason = "tenant_mismatch"         // tid differs from the tenant of iss
+	ReasonClaimRule       Reason = "claim_validation_failed" // an issuers[].validate rule is false
+	ReasonMisconfigured   Reason = "issuer_misconfigured"    // the issuer's config could not be built
 )
 
 // Error is a refused token. Description is safe for clients: it never holds the

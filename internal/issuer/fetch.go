@@ -42,22 +42,18 @@ func (f *fetchState) record(err error) {
 type transport struct {
 	base  http.RoundTripper
 	state *fetchState
-	count func(ok bool) // counts upstream requests; never nil
 }
 
 func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
 		t.state.record(err)
-		t.count(false)
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		t.state.record(fmt.Errorf("%s: HTTP %d", req.URL.Redacted(), resp.StatusCode))
-		t.count(false)
 	} else {
 		t.state.record(nil)
-		t.count(true)
 	}
 	resp.Body = &capped{ReadCloser: resp.Body, left: maxUpstreamBytes, state: t.state}
 	return resp, nil
@@ -128,17 +124,8 @@ func (v *verifier) loadKeys(ctx context.Context) error {
 
 func (v *verifier) loadKeysLocked(ctx context.Context) error {
 	r := v.reg
-	if v.cfg.JWKS != nil {
-		raw, err := config.InlineJWKS(v.cfg.JWKS)
-		if err != nil {
-			return err
-		}
-		kf, err := keyfunc.NewJWKSetJSON(raw)
-		if err != nil {
-			return fmt.Errorf("inline jwks of issuer %q: %w", v.cfg.Name, err)
-		}
-		v.kf.Store(&kf)
-		return nil
+	if v.cfg.JWKS != nil || v.cfg.JWKSFile != "" {
+		return v.loadLocalKeys()
 	}
 	u := v.cfg.JWKSURI
 	if u == "" {
@@ -149,46 +136,46 @@ func (v *verifier) loadKeysLocked(ctx context.Context) error {
 		}
 	}
 	v.jwksURL.Store(&u)
-	// NewStorageFromHTTP starts its refresh goroutine before the first fetch and
-	// leaves it running when that fetch fails: a failed attempt must stop it, or
-	// an IdP that stays down piles up one goroutine per retry.
-	sctx, stop := context.WithCancel(r.ctx)
-	loaded := false
-	defer func() {
-		if !loaded {
-			stop()
-		}
-	}()
-	store, err := jwkset.NewStorageFromHTTP(u, jwkset.HTTPClientStorageOptions{
-		Client:          v.client,
-		Ctx:             sctx, // ends the refresh goroutine on Close
-		HTTPTimeout:     r.opts.HTTPTimeout,
-		RefreshInterval: r.opts.RefreshInterval,
-		RefreshErrorHandler: func(ctx context.Context, err error) {
-			r.opts.Logger.WarnContext(ctx, "upstream JWKS refresh failed", "issuer", v.cfg.Name, "jwks_uri", u, "error", err)
-		},
-	})
+	keys := &remoteKeys{
+		MemoryJWKSet: jwkset.NewMemoryStorage(),
+		v:            v,
+		url:          u,
+		// An unknown kid refetches the JWKS at most once per interval; beyond
+		// that it is refused at once instead of waiting.
+		unknown: rate.NewLimiter(rate.Every(r.opts.UnknownKIDInterval), 1),
+	}
+	maxAge, err := keys.refresh(ctx)
 	if err != nil {
 		return fmt.Errorf("fetch JWKS of issuer %q from %s: %w", v.cfg.Name, u, err)
 	}
-	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
-		HTTPURLs: map[string]jwkset.Storage{u: store},
-		// An unknown kid refetches the JWKS at most once per interval. The wait
-		// bound is also the refetch's deadline in jwkset, so it is the HTTP
-		// timeout: a limited refetch fails fast instead of stalling the request.
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(r.opts.UnknownKIDInterval), 1),
-		RateLimitWaitMax:  r.opts.HTTPTimeout,
-	})
-	if err != nil {
-		return err
-	}
-	kf, err := keyfunc.New(keyfunc.Options{Ctx: r.ctx, Storage: client})
+	kf, err := keyfunc.New(keyfunc.Options{Ctx: v.ctx, Storage: keys})
 	if err != nil {
 		return err
 	}
 	v.kf.Store(&kf)
-	loaded = true
-	r.opts.Logger.Info("upstream issuer keys loaded", "issuer", v.cfg.Name, "jwks_uri", u)
+	go keys.loop(v.ctx, maxAge)
+	r.opts.Logger.Info("upstream issuer keys loaded", "issuer", v.label, "jwks_uri", u)
+	return nil
+}
+
+// loadLocalKeys builds the keyfunc of keys given in the policy: inline (jwks)
+// or in a file (jwks_file), for issuers tokex cannot reach.
+func (v *verifier) loadLocalKeys() error {
+	var raw []byte
+	var err error
+	if v.cfg.JWKSFile != "" {
+		raw, err = config.ReadJWKSFile(v.cfg.JWKSFile)
+	} else {
+		raw, err = config.InlineJWKS(v.cfg.JWKS)
+	}
+	if err != nil {
+		return fmt.Errorf("keys of issuer %q: %w", v.cfg.Name, err)
+	}
+	kf, err := keyfunc.NewJWKSetJSON(raw)
+	if err != nil {
+		return fmt.Errorf("keys of issuer %q: %w", v.cfg.Name, err)
+	}
+	v.kf.Store(&kf)
 	return nil
 }
 
@@ -234,7 +221,8 @@ func discoveryURLs(base string) []string {
 	return out
 }
 
-func (v *verifier) getJSON(ctx context.Context, u string) (*discoveryDoc, error) {
+func (v *verifier) getJSON(ctx context.Context, u string) (doc *discoveryDoc, err error) {
+	defer func() { v.count(err == nil) }()
 	ctx, cancel := context.WithTimeout(ctx, v.reg.opts.HTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -250,11 +238,11 @@ func (v *verifier) getJSON(ctx context.Context, u string) (*discoveryDoc, error)
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: HTTP %d", u, resp.StatusCode)
 	}
-	var doc discoveryDoc
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+	doc = &discoveryDoc{}
+	if err := json.NewDecoder(resp.Body).Decode(doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
-	return &doc, nil
+	return doc, nil
 }
 
 // warm loads the keys in the background, retrying with backoff until it works
@@ -267,7 +255,7 @@ func (v *verifier) warm() {
 		if err == nil || r.ctx.Err() != nil {
 			return
 		}
-		r.opts.Logger.Warn("upstream issuer keys not available yet; retrying", "issuer", v.cfg.Name, "retry_in", backoff.String(), "error", err)
+		r.opts.Logger.Warn("upstream issuer keys not available yet; retrying", "issuer", v.label, "retry_in", backoff.String(), "error", err)
 		select {
 		case <-r.ctx.Done():
 			return

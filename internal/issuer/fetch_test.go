@@ -233,13 +233,13 @@ func TestFailedLoadsLeaveNoRefreshGoroutines(t *testing.T) {
 	}
 }
 
-// refreshGoroutines counts goroutines started by jwkset.NewStorageFromHTTP.
+// refreshGoroutines counts the JWKS refresh goroutines of the registry.
 func refreshGoroutines() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return bytes.Count(buf[:n], []byte("created by github.com/MicahParks/jwkset.NewStorageFromHTTP"))
+			return bytes.Count(buf[:n], []byte("created by github.com/tokex/tokex/internal/issuer.(*verifier).loadKeysLocked"))
 		}
 		buf = make([]byte, 2*len(buf))
 	}

@@ -22,6 +22,7 @@ type Principal struct {
 	TokenID   string // jti, if any
 	ClientID  string // azp, client_id or appid, if any
 	TokenType string // short name: access_token, jwt or id_token
+	Tenant    string // the {tenantid} of a template issuer's iss, "" otherwise
 
 	payload string // base64url claims segment, decoded on demand
 	once    sync.Once
@@ -63,6 +64,7 @@ type tokenClaims struct {
 	Azp       any         `json:"azp,omitempty"`
 	ClientID  any         `json:"client_id,omitempty"`
 	AppID     any         `json:"appid,omitempty"`
+	TenantID  any         `json:"tid,omitempty"`
 }
 
 // audience is aud: a string or an array of strings (RFC 7519 §4.1.3).

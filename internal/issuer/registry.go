@@ -3,6 +3,7 @@ package issuer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -26,6 +27,9 @@ type Options struct {
 	RefreshInterval    time.Duration     // background JWKS refresh; default 1h
 	UnknownKIDInterval time.Duration     // at most one refetch per interval for unknown kids; default 1m
 	Meter              metric.Meter      // counts upstream requests (MetricUpstreamFetches); default none
+	MinRefreshInterval time.Duration     // lower bound on an IdP's Cache-Control max-age; default 1m
+	MaxRefreshInterval time.Duration     // upper bound on an IdP's Cache-Control max-age; default 24h
+	MaxTenants         int               // per-tenant key sets of a tenants: ["*"] issuer; default DefaultMaxTenants
 }
 
 // MetricUpstreamFetches counts requests to upstream issuers (discovery and
@@ -61,6 +65,11 @@ type Registry struct {
 	wg      sync.WaitGroup
 	parser  *jwt.Parser
 	fetches metric.Int64Counter // nil without a Meter
+
+	templates       map[string][]*template // issuers with {tenantid}, by the text before it
+	prefixLens      []int                  // distinct lengths of those prefixes
+	entraV2         string                 // an issuer of Entra ID v2.0 tokens, for the v1.0 hint
+	extraTransports []*http.Transport      // per-issuer transports (ca_file), closed on Close
 }
 
 // NewRegistry builds one verifier per trusted issuer and starts fetching their
@@ -86,15 +95,32 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 	if opts.UnknownKIDInterval <= 0 {
 		opts.UnknownKIDInterval = time.Minute
 	}
+	if opts.MinRefreshInterval <= 0 {
+		opts.MinRefreshInterval = time.Minute
+	}
+	if opts.MaxRefreshInterval <= 0 {
+		opts.MaxRefreshInterval = 24 * time.Hour
+	}
+	if opts.MaxTenants <= 0 {
+		opts.MaxTenants = DefaultMaxTenants
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser()}
+	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser(), templates: map[string][]*template{}}
 	if opts.Meter != nil {
 		// The API hands back a working no-op counter along with any error.
 		r.fetches, _ = opts.Meter.Int64Counter(MetricUpstreamFetches,
 			metric.WithDescription("Requests to upstream issuers for discovery documents and JWKS"), metric.WithUnit("{request}"))
 	}
 	for _, c := range issuers {
-		v := newVerifier(r, c)
+		s := r.newSetup(c)
+		if isEntraV2(c.IssuerURL) && r.entraV2 == "" {
+			r.entraV2 = c.Name
+		}
+		if config.IsTemplate(c.IssuerURL) {
+			r.addTemplate(c, s)
+			continue
+		}
+		v := newVerifier(ctx, r, c, s, c.Name)
 		r.byURL[c.IssuerURL] = v
 		r.list = append(r.list, v)
 	}
@@ -116,6 +142,9 @@ func (r *Registry) Close() {
 	if t, ok := r.opts.Transport.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
+	for _, t := range r.extraTransports {
+		t.CloseIdleConnections()
+	}
 }
 
 // WaitReady waits until every issuer's keys are loaded or ctx ends; it reports
@@ -127,12 +156,21 @@ func (r *Registry) Status() map[string]string {
 	out := make(map[string]string, len(r.list))
 	for _, v := range r.list {
 		switch {
+		case v.checks.err != nil:
+			out[v.label] = "misconfigured: " + v.checks.err.Error()
 		case v.kf.Load() == nil:
-			out[v.cfg.Name] = "keys not loaded"
+			out[v.label] = "keys not loaded"
 		case v.fetch != nil && v.fetch.failing():
-			out[v.cfg.Name] = "last key fetch failed; serving cached keys"
+			out[v.label] = "last key fetch failed; serving cached keys"
 		default:
-			out[v.cfg.Name] = "ok"
+			out[v.label] = "ok"
+		}
+	}
+	for _, ts := range r.templates {
+		for _, t := range ts {
+			if t.lazy != nil {
+				out[t.cfg.Name] = fmt.Sprintf("ok; keys of %d tenants loaded on demand", t.lazy.size())
+			}
 		}
 	}
 	return out
@@ -166,16 +204,34 @@ func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principa
 	if claims.Issuer == "" {
 		return nil, refuse(ReasonUntrustedIssuer, nil, "the token has no iss claim, so its issuer cannot be trusted")
 	}
-	v, ok := r.byURL[claims.Issuer]
-	if !ok {
-		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(claims.Issuer))
+	v, tenant, rerr := r.route(claims.Issuer)
+	if rerr != nil {
+		return nil, rerr
 	}
 	if tok.Method == nil || tok.Signature == nil {
 		alg, _ := tok.Header["alg"].(string)
 		if !slices.Contains(v.algs, alg) {
-			return v.verify(ctx, tok, parts, claims, tokenType) // reports the algorithm
+			return v.verify(ctx, tok, parts, claims, tokenType, tenant) // reports the algorithm
 		}
 		return nil, refuse(ReasonMalformed, err, "the token's signature could not be decoded")
 	}
-	return v.verify(ctx, tok, parts, claims, tokenType)
+	return v.verify(ctx, tok, parts, claims, tokenType, tenant)
+}
+
+// route picks the issuer of iss: an exact issuer_url first, then a template;
+// tenant is the template's {tenantid} value.
+func (r *Registry) route(iss string) (v *verifier, tenant string, err error) {
+	if v, ok := r.byURL[iss]; ok {
+		return v, "", nil
+	}
+	if len(r.prefixLens) > 0 {
+		if t, value := r.matchTemplate(iss); t != nil {
+			v, err := t.verifierFor(value)
+			return v, value, err
+		}
+	}
+	if err := r.entraV1Hint(iss); err != nil {
+		return nil, "", err
+	}
+	return nil, "", refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(iss))
 }

@@ -34,16 +34,20 @@ type verifier struct {
 	lastTry atomic.Pointer[time.Time]
 	reg     *Registry
 	client  *http.Client
+	ctx     context.Context // ends the key refresh of this verifier
+	checks  *setup          // validate rules, subject, transport; shared by a template's tenants
+	label   string          // name, or name[tenant] for a tenant of a template
+	count   func(ok bool)   // counts upstream requests; never nil
 }
 
-func newVerifier(r *Registry, cfg config.Issuer) *verifier {
+func newVerifier(ctx context.Context, r *Registry, cfg config.Issuer, checks *setup, label string) *verifier {
 	now := r.opts.Now
-	v := &verifier{cfg: cfg, now: now, algs: cfg.Algorithms, reg: r}
-	if cfg.JWKS == nil {
+	v := &verifier{cfg: cfg, now: now, algs: cfg.Algorithms, reg: r, ctx: ctx, checks: checks, label: label, count: r.fetchCounter(cfg.Name)}
+	if cfg.JWKS == nil && cfg.JWKSFile == "" {
 		v.fetch = &fetchState{}
 		v.client = &http.Client{
 			Timeout:   r.opts.HTTPTimeout,
-			Transport: transport{base: r.opts.Transport, state: v.fetch, count: r.fetchCounter(cfg.Name)},
+			Transport: transport{base: checks.base, state: v.fetch},
 			// A redirect to another host is how a JWKS URL gets hijacked; the
 			// IdPs tokex supports serve keys without redirects.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -62,8 +66,13 @@ func newVerifier(r *Registry, cfg config.Issuer) *verifier {
 // token itself (RFC 8725 §3.10): refused, never followed.
 var keyHeaders = []string{"jku", "jwk", "x5u", "x5c"}
 
-func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType string) (*Principal, error) {
+// verify checks tok against this issuer; tenant is the {tenantid} of a
+// template issuer's iss ("" otherwise), which the tid claim must equal.
+func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, claims *tokenClaims, tokenType, tenant string) (*Principal, error) {
 	name := v.cfg.Name
+	if v.checks.err != nil {
+		return nil, refuse(ReasonMisconfigured, v.checks.err, "issuer %q is misconfigured; tokex's operator must fix its policy", name)
+	}
 	if !slices.Contains(v.cfg.TokenTypes, tokenType) {
 		return nil, refuse(ReasonTokenType, nil, "subject_token_type %s is not accepted for issuer %q (accepted: %s)",
 			tokenType, name, strings.Join(v.cfg.TokenTypes, ", "))
@@ -128,11 +137,14 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 		err = tok.Method.Verify(text, tok.Signature, key)
 	}
 	if err != nil {
+		if graphToken(claims) {
+			return nil, v.graphError(err)
+		}
 		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", name)
 		if _, ok := tok.Header["nonce"]; ok {
 			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
 			// Graph can validate them.
-			desc += "; the token has a nonce header, as Microsoft Graph tokens do: request a token for this API instead"
+			desc += fmt.Sprintf("; the token has a nonce header, as Microsoft Graph tokens do: it was issued for another resource; request a token for %s instead", v.audienceHint())
 		}
 		return nil, refuse(ReasonSignature, err, "%s", desc)
 	}
@@ -143,14 +155,41 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 	if claims.Subject == "" {
 		return nil, refuse(ReasonMissingClaim, nil, "the token has no sub claim; a subject is required (RFC 9068 §2.2)")
 	}
-	if tokenType != config.TokenTypeIDToken {
-		if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
-			return nil, refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead", tell)
+	if tenant != "" && str(claims.TenantID) != tenant {
+		// The iss names one tenant and tid another: a token of one tenant must
+		// never pass as another's (Entra ID: validate tid against iss).
+		return nil, refuse(ReasonTenant, nil, "the token's tid claim %q does not match the tenant %q of its iss; issuer %q accepts a tenant's tokens only with that tenant's tid",
+			clip(str(claims.TenantID)), tenant, name)
+	}
+	accepted := v.cfg.Audiences
+	if tokenType == config.TokenTypeIDToken {
+		// An ID token's aud is the client it was issued to (OIDC Core §2).
+		accepted = v.cfg.IDTokenAudiences
+	} else if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
+		hint := ""
+		if slices.Contains(v.cfg.TokenTypes, config.TokenTypeIDToken) {
+			hint = "; or, if an ID token is meant, send it with subject_token_type urn:ietf:params:oauth:token-type:id_token"
+		}
+		return nil, refuse(ReasonIDToken, nil, "this is an ID token (%s), sent where an access token belongs: send the access token instead%s", tell, hint)
+	}
+	aud := claims.Audience
+	if v.cfg.AudienceClaim == "client_id" && tokenType != config.TokenTypeIDToken {
+		// AWS Cognito access tokens carry no aud; client_id names the app.
+		aud = nil
+		if c := str(claims.ClientID); c != "" {
+			aud = audience{c}
 		}
 	}
-	if !slices.ContainsFunc(claims.Audience, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
+	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(accepted, a) }) {
+		if graphToken(claims) {
+			return nil, v.graphError(nil)
+		}
+		if tokenType == config.TokenTypeIDToken {
+			return nil, refuse(ReasonAudience, nil, "audience not accepted: the ID token is for %s; issuer %q accepts ID tokens issued to the clients %s",
+				quoteList(aud), name, quoteList(accepted))
+		}
 		return nil, refuse(ReasonAudience, nil, "audience not accepted: the token is for %s; issuer %q tokens must be for %s",
-			quoteList(claims.Audience), name, quoteList(v.cfg.Audiences))
+			quoteList(aud), name, quoteList(accepted))
 	}
 	p := &Principal{
 		Issuer:    name,
@@ -159,6 +198,7 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 		Audience:  claims.Audience,
 		TokenID:   claims.ID,
 		TokenType: tokenType,
+		Tenant:    tenant,
 		payload:   parts[1],
 	}
 	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above
@@ -172,6 +212,9 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 			p.ClientID = s
 			break
 		}
+	}
+	if err := v.checks.apply(ctx, v.cfg, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

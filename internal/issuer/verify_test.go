@@ -30,6 +30,9 @@ var allReasons = []issuer.Reason{
 	issuer.ReasonAudience,
 	issuer.ReasonIDToken,
 	issuer.ReasonKeysUnavailable,
+	issuer.ReasonTenant,
+	issuer.ReasonClaimRule,
+	issuer.ReasonMisconfigured,
 }
 
 type claims = map[string]any
@@ -59,6 +62,7 @@ func TestVerify(t *testing.T) {
 	reg := newRegistry(t, issuer.Options{Now: clk.Now, HTTPTimeout: 2 * time.Second},
 		trusted("a", a, func(is *config.Issuer) {
 			is.TokenTypes = []string{config.TokenTypeAccessToken, config.TokenTypeJWT, config.TokenTypeIDToken}
+			is.IDTokenAudiences = []string{"web-app"}
 		}),
 		trusted("b", b, discovered, func(is *config.Issuer) {
 			is.Algorithms = []string{"RS256"}
@@ -66,8 +70,20 @@ func TestVerify(t *testing.T) {
 			is.Audiences = []string{stsAudience, "api://b"}
 		}),
 		trusted("down", down),
+		// A tenant template sharing b's keys, with a claim rule and a subject prefix.
+		trusted("tenanted", b, func(is *config.Issuer) {
+			is.IssuerURL = b.URL() + "/{tenantid}/v2.0"
+			is.Tenants = []string{"t1"}
+			is.Validations = []config.ClaimValidation{{Expr: `has(claims.roles) && "Reader" in claims.roles`, Message: "the token lacks the Reader role: assign it in the app registration"}}
+			is.SubjectPrefix = "ten:"
+		}),
+		// An issuer whose config skipped validation: fails closed.
+		trusted("broken", b, func(is *config.Issuer) {
+			is.IssuerURL = b.URL() + "/broken"
+			is.Validations = []config.ClaimValidation{{Expr: "claims.(", Message: "m"}}
+		}),
 	)
-	waitLoaded(t, reg, "a", "b")
+	waitLoaded(t, reg, "a", "b", "tenanted")
 	now := clk.Now()
 
 	type tc struct {
@@ -116,8 +132,23 @@ func TestVerify(t *testing.T) {
 				t.Errorf("ClientID = %q", p.ClientID)
 			}
 		}},
-		{name: "ID token accepted where id_token is the declared and allowed type", claims: set("nonce", "n-0S6"), tokenType: config.TokenTypeIDToken},
+		{name: "ID token accepted where id_token is the declared and allowed type", claims: set("nonce", "n-0S6", "aud", "web-app"), tokenType: config.TokenTypeIDToken},
+		{name: "ID token for a client not in id_token_audiences", claims: set("nonce", "n-0S6", "aud", "other-app"), tokenType: config.TokenTypeIDToken, want: issuer.ReasonAudience, wantDesc: []string{"other-app", "web-app"}},
+		{name: "ID token whose aud is tokex's own audience is still refused as an ID token", claims: set("nonce", "n-0S6"), tokenType: config.TokenTypeIDToken, want: issuer.ReasonAudience},
 		{name: "issuer b via discovery, second accepted audience", idp: b, claims: set("aud", "api://b")},
+
+		// Tenant templates and claim rules.
+		{name: "template tenant with its tid and the required role", idp: b, claims: set("iss", b.URL()+"/t1/v2.0", "tid", "t1", "roles", []string{"Reader"}), check: func(t *testing.T, p *issuer.Principal) {
+			if p.Issuer != "tenanted" || p.Tenant != "t1" || p.Subject != "ten:alice" {
+				t.Errorf("principal = %+v", p)
+			}
+		}},
+		{name: "template tenant whose tid names another tenant", idp: b, claims: set("iss", b.URL()+"/t1/v2.0", "tid", "t2", "roles", []string{"Reader"}), want: issuer.ReasonTenant, wantDesc: []string{"t1", "t2"}},
+		{name: "template tenant without tid", idp: b, claims: set("iss", b.URL()+"/t1/v2.0", "roles", []string{"Reader"}), want: issuer.ReasonTenant},
+		{name: "template tenant not listed", idp: b, claims: set("iss", b.URL()+"/t2/v2.0", "tid", "t2"), want: issuer.ReasonUntrustedIssuer, wantDesc: []string{"t2"}},
+		{name: "claim rule false: the rule's message", idp: b, claims: set("iss", b.URL()+"/t1/v2.0", "tid", "t1", "roles", []string{"Writer"}), want: issuer.ReasonClaimRule, wantDesc: []string{"the token lacks the Reader role: assign it in the app registration"}},
+		{name: "claim rule over a missing claim does not hold", idp: b, claims: set("iss", b.URL()+"/t1/v2.0", "tid", "t1"), want: issuer.ReasonClaimRule},
+		{name: "issuer with an uncompilable rule refuses every token", idp: b, claims: set("iss", b.URL()+"/broken"), want: issuer.ReasonMisconfigured},
 
 		// Malformed.
 		{name: "empty", raw: func() string { return "" }, want: issuer.ReasonMalformed},

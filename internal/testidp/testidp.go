@@ -56,6 +56,7 @@ type config struct {
 	jwksMode      Mode
 	discIssuer    *string
 	omitKeyAlg    bool
+	tls           bool
 }
 
 // WithIssuerPath makes the issuer URL the server URL plus path (e.g. "/tenant1"),
@@ -83,6 +84,10 @@ func WithJWKSMode(m Mode) Option { return func(c *config) { c.jwksMode = m } }
 // instead of the IdP's own URL (a mismatch a client must refuse).
 func WithDiscoveryIssuer(iss string) Option { return func(c *config) { c.discIssuer = &iss } }
 
+// WithTLS serves over https with a certificate of its own CA (CACertPEM), which
+// no default trust store holds.
+func WithTLS() Option { return func(c *config) { c.tls = true } }
+
 // WithoutKeyAlg publishes the keys without an "alg" member, as some IdPs do.
 func WithoutKeyAlg() Option { return func(c *config) { c.omitKeyAlg = true } }
 
@@ -105,6 +110,7 @@ type IdP struct {
 	jwksHits   atomic.Int64
 	discHits   atomic.Int64
 	discIssuer atomic.Pointer[string]
+	jwksCache  atomic.Pointer[string] // Cache-Control of JWKS responses
 
 	mu        sync.Mutex
 	current   map[string]*key // by alg: the keys Sign uses by default
@@ -133,7 +139,11 @@ func New(t testing.TB, opts ...Option) *IdP {
 	}
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server"+p.cfg.path, p.serveDiscovery)
 	mux.HandleFunc("GET /discovery/moved", func(w http.ResponseWriter, r *http.Request) { p.writeJSON(w, p.discoveryDoc(false)) })
-	p.srv = httptest.NewServer(mux)
+	if p.cfg.tls {
+		p.srv = httptest.NewTLSServer(mux)
+	} else {
+		p.srv = httptest.NewServer(mux)
+	}
 	t.Cleanup(p.Close)
 	return p
 }
@@ -190,6 +200,14 @@ func (p *IdP) RSAPublicKeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
+// CACertPEM is the PEM of the certificate a WithTLS IdP serves.
+func (p *IdP) CACertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw})
+}
+
+// SetJWKSCacheControl sets the Cache-Control header of JWKS responses ("" for none).
+func (p *IdP) SetJWKSCacheControl(v string) { p.jwksCache.Store(&v) }
+
 // SetJWKSMode changes how the JWKS endpoint answers.
 func (p *IdP) SetJWKSMode(m Mode) { p.jwksMode.Store(int32(m)) }
 
@@ -226,6 +244,16 @@ func (p *IdP) JWKSFetches() int64 { return p.jwksHits.Load() }
 
 // DiscoveryFetches counts requests to the discovery endpoints.
 func (p *IdP) DiscoveryFetches() int64 { return p.discHits.Load() }
+
+// JWKS is the IdP's published JWK Set document (public keys), for configs that
+// take keys inline or from a file.
+func (p *IdP) JWKS() []byte {
+	b, err := json.Marshal(p.jwksDoc(false))
+	if err != nil {
+		p.t.Fatalf("testidp: encode JWKS: %v", err)
+	}
+	return b
+}
 
 // Claims are the claims of a valid access token for sub: iss, sub, aud (a
 // string for one audience, a list for several, absent for none), iat, nbf, exp
@@ -420,6 +448,9 @@ func (p *IdP) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	p.jwksHits.Add(1)
 	if p.misbehave(w, r, Mode(p.jwksMode.Load()), "/jwks/moved") {
 		return
+	}
+	if cc := p.jwksCache.Load(); cc != nil && *cc != "" {
+		w.Header().Set("Cache-Control", *cc)
 	}
 	p.writeJSON(w, p.jwksDoc(Mode(p.jwksMode.Load()) == Oversized))
 }

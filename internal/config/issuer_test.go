@@ -1,0 +1,155 @@
+package config_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tokex/tokex/internal/config"
+)
+
+const corpIssuer = "    issuer_url: https://idp.example.com/\n    jwks_uri: https://idp.example.com/jwks\n"
+
+// withCorp replaces the corp issuer's issuer_url and jwks_uri lines.
+func withCorp(t *testing.T, lines string) string {
+	t.Helper()
+	return patch(t, corpIssuer, lines)
+}
+
+const entraTemplate = "    issuer_url: https://login.microsoftonline.com/{tenantid}/v2.0\n"
+
+// TestFederationKeysGood: every federation key in a valid combination.
+func TestFederationKeysGood(t *testing.T) {
+	dir := t.TempDir()
+	jwks := writeFile(t, dir, "cluster-jwks.json", `{"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":"rwMuEL0Nlbt_hJrn7guS5cVcAcNqmm5C8JOTJ42CvS8","y":"I7mCKNIsKY0rJedYXl_nx79LnRUcLNsVnDxO9RJS9F0"}]}`)
+	tests := []struct {
+		name  string
+		corp  string
+		check func(t *testing.T, is config.Issuer)
+	}{
+		{name: "template with listed tenants and per-tenant jwks_uri", corp: entraTemplate +
+			"    jwks_uri: https://login.microsoftonline.com/{tenantid}/discovery/v2.0/keys\n    tenants: [72f988bf-86f1-41af-91ab-2d7cd011db47, contoso.onmicrosoft.com]\n"},
+		{name: "template with any tenant, keys by discovery", corp: entraTemplate + "    tenants: [\"*\"]\n"},
+		{name: "jwks_file relative to the policy file", corp: "    issuer_url: https://kubernetes.default.svc\n    jwks_file: cluster-jwks.json\n",
+			check: func(t *testing.T, is config.Issuer) {
+				if is.JWKSFile != jwks {
+					t.Errorf("jwks_file = %q, want %q", is.JWKSFile, jwks)
+				}
+			}},
+		{name: "validate, subject, subject_prefix, id tokens", corp: corpIssuer +
+			"    validate:\n      - expr: 'claims.ver == \"2.0\"'\n        message: send a v2.0 token\n" +
+			"    subject: claims.oid\n    subject_prefix: \"entra:\"\n    token_types: [access_token, id_token]\n    id_token_audiences: [web-app]\n",
+			check: func(t *testing.T, is config.Issuer) {
+				if len(is.Validations) != 1 || is.Validations[0].Message != "send a v2.0 token" || is.Subject != "claims.oid" || is.SubjectPrefix != "entra:" || is.IDTokenAudiences[0] != "web-app" {
+					t.Errorf("issuer = %+v", is)
+				}
+			}},
+		{name: "audience_claim client_id", corp: corpIssuer + "    audience_claim: client_id\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := config.ParsePolicy([]byte(withCorp(t, tc.corp)), filepath.Join(dir, "policy.yaml"), config.Overrides{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check != nil {
+				tc.check(t, p.Issuers[0])
+			}
+		})
+	}
+}
+
+// TestFederationKeysBad: each mistake is reported at its key path.
+func TestFederationKeysBad(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "private-jwks.json", `{"keys":[{kty: EC}]}`)
+	writeFile(t, dir, "not-pem.crt", "hello")
+	tests := []struct {
+		name, corp, path string
+	}{
+		{name: "template without tenants", corp: entraTemplate, path: "issuers[0].tenants"},
+		{name: "tenants without a template", corp: corpIssuer + "    tenants: [t1]\n", path: "issuers[0].tenants"},
+		{name: "tenant with a slash", corp: entraTemplate + "    tenants: [t1/x]\n", path: "issuers[0].tenants[0]"},
+		{name: "tenant dot-dot", corp: entraTemplate + "    tenants: [\"..\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "tenant dot", corp: entraTemplate + "    tenants: [\".\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "empty tenant", corp: entraTemplate + "    tenants: [\"\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "wildcard inside a tenant", corp: entraTemplate + "    tenants: [\"t*\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "regular expression as a tenant", corp: entraTemplate + "    tenants: [\"t[0-9]+\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "percent-encoded tenant", corp: entraTemplate + "    tenants: [\"t%2F1\"]\n", path: "issuers[0].tenants[0]"},
+		{name: "star beside other tenants", corp: entraTemplate + "    tenants: [\"*\", t1]\n", path: "issuers[0].tenants"},
+		{name: "tenant listed twice", corp: entraTemplate + "    tenants: [t1, t1]\n", path: "issuers[0].tenants[1]"},
+		{name: "placeholder twice", corp: "    issuer_url: https://idp.example.com/{tenantid}/{tenantid}\n    tenants: [t1]\n", path: "issuers[0].issuer_url"},
+		{name: "placeholder in the host", corp: "    issuer_url: https://{tenantid}.example.com/\n    tenants: [t1]\n", path: "issuers[0].issuer_url"},
+		{name: "placeholder inside a segment", corp: "    issuer_url: https://idp.example.com/t-{tenantid}/v2.0\n    tenants: [t1]\n", path: "issuers[0].issuer_url"},
+		{name: "another template variable", corp: "    issuer_url: https://idp.example.com/{tenantid}/{region}\n    tenants: [t1]\n", path: "issuers[0].issuer_url"},
+		{name: "placeholder in jwks_uri only", corp: "    issuer_url: https://idp.example.com/\n    jwks_uri: https://idp.example.com/{tenantid}/jwks\n", path: "issuers[0].jwks_uri"},
+		{name: "jwks_file and jwks_uri", corp: corpIssuer + "    jwks_file: x.json\n", path: "issuers[0].jwks_file"},
+		{name: "jwks_file missing", corp: "    issuer_url: https://idp.example.com/\n    jwks_file: missing.json\n", path: "issuers[0].jwks_file"},
+		{name: "jwks_file not a JWK Set", corp: "    issuer_url: https://idp.example.com/\n    jwks_file: private-jwks.json\n", path: "issuers[0].jwks_file"},
+		{name: "ca_file not PEM", corp: corpIssuer + "    ca_file: not-pem.crt\n", path: "issuers[0].ca_file"},
+		{name: "ca_file with local keys", corp: "    issuer_url: https://idp.example.com/\n    jwks: {keys: [" + ecPublic + "]}\n    ca_file: not-pem.crt\n", path: "issuers[0].ca_file"},
+		{name: "validate rule that is not CEL", corp: corpIssuer + "    validate:\n      - expr: 'claims.('\n        message: m\n", path: "issuers[0].validate[0].expr"},
+		{name: "validate rule that is not boolean", corp: corpIssuer + "    validate:\n      - expr: '\"x\"'\n        message: m\n", path: "issuers[0].validate[0].expr"},
+		{name: "validate rule without message", corp: corpIssuer + "    validate:\n      - expr: 'true'\n", path: "issuers[0].validate[0].message"},
+		{name: "validate rule without expr", corp: corpIssuer + "    validate:\n      - message: m\n", path: "issuers[0].validate[0].expr"},
+		{name: "subject that is not a string", corp: corpIssuer + "    subject: 'claims.sub == \"x\"'\n", path: "issuers[0].subject"},
+		{name: "subject that is not CEL", corp: corpIssuer + "    subject: 'claims.'\n", path: "issuers[0].subject"},
+		{name: "subject_prefix with a space", corp: corpIssuer + "    subject_prefix: \"a b\"\n", path: "issuers[0].subject_prefix"},
+		{name: "id_token without id_token_audiences", corp: corpIssuer + "    token_types: [id_token]\n", path: "issuers[0].id_token_audiences"},
+		{name: "id_token_audiences without id_token", corp: corpIssuer + "    id_token_audiences: [web]\n", path: "issuers[0].id_token_audiences"},
+		{name: "unknown audience_claim", corp: corpIssuer + "    audience_claim: azp\n", path: "issuers[0].audience_claim"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := withCorp(t, tc.corp)
+			_, err := config.ParsePolicy([]byte(doc), filepath.Join(dir, "policy.yaml"), config.Overrides{})
+			fe := fileError(t, err)
+			if _, ok := findProblem(fe, tc.path); !ok {
+				t.Fatalf("no problem at %q; problems at %q:\n%v", tc.path, paths(fe), err)
+			}
+		})
+	}
+}
+
+// TestSubjectPrefixesStartAlike: "corp" and "corp:partner" could give the
+// same subject ("corp" + ":partner:x" and "corp:partner" + ":x").
+func TestSubjectPrefixesStartAlike(t *testing.T) {
+	doc := withCorp(t, corpIssuer+"    subject_prefix: \"corp\"\n")
+	doc = replaceOnce(t, doc, "    leeway: 10s\n", "    leeway: 10s\n    subject_prefix: \"corp:partner\"\n")
+	_, err := config.ParsePolicy([]byte(doc), "policy.yaml", config.Overrides{})
+	if _, ok := findProblem(fileError(t, err), "issuers[1].subject_prefix"); !ok {
+		t.Fatalf("prefix overlap not reported: %v", err)
+	}
+}
+
+func replaceOnce(t *testing.T, doc, old, new string) string {
+	t.Helper()
+	if !strings.Contains(doc, old) {
+		t.Fatalf("%q not in the document", old)
+	}
+	return strings.Replace(doc, old, new, 1)
+}
+
+// TestTemplateTenantCollidesWithExactIssuer: a listed tenant must not give the
+// exact issuer_url of another issuer.
+func TestTemplateTenantCollidesWithExactIssuer(t *testing.T) {
+	doc := withCorp(t, "    issuer_url: https://partner.example.com/{tenantid}\n    tenants: [t1]\n")
+	doc = replaceOnce(t, doc, "    issuer_url: https://partner.example.com\n", "    issuer_url: https://partner.example.com/t1\n")
+	_, err := config.ParsePolicy([]byte(doc), "policy.yaml", config.Overrides{})
+	if _, ok := findProblem(fileError(t, err), "issuers[0].tenants[0]"); !ok {
+		t.Fatalf("collision not reported: %v", err)
+	}
+}
+
+func TestCheckTenant(t *testing.T) {
+	for _, v := range []string{"72f988bf-86f1-41af-91ab-2d7cd011db47", "contoso.onmicrosoft.com", "t_1~x"} {
+		if msg := config.CheckTenant(v); msg != "" {
+			t.Errorf("CheckTenant(%q) = %q, want ok", v, msg)
+		}
+	}
+	for _, v := range []string{"", ".", "..", "*", "a/b", "a\\b", "a b", "a%2Fb", "a?b", "a#b", "{tenantid}", "ä", string(make([]byte, 65))} {
+		if msg := config.CheckTenant(v); msg == "" {
+			t.Errorf("CheckTenant(%q) accepted", v)
+		}
+	}
+}
