@@ -59,10 +59,17 @@ commands:
             settings: TOKEX_CONFIG, TOKEX_ADDR, TOKEX_ISSUER, TOKEX_KEYS, TOKEX_LOG_LEVEL
             and the standard OTEL_* variables; flags --config, --addr, --issuer,
             --keys, --log-level override them
-  keys generate [--alg ES256|EdDSA|RS256]
-            print a new private JWKS for the keys file (keep it secret)
-  explain --config FILE --token JWT|-|@FILE [--client ID] [--audience URL]
-          [--scope S] [--token-type T] [--json]
+  keys generate [--alg ES256|EdDSA|RS256|PS256] [--min-next 10m]
+            print a new private JWKS for the keys file (keep it secret):
+            one active and one next key
+  keys rotate [--max-lifetime 15m] [--leeway 5m] [--alg ALG] FILE
+            rewrite FILE atomically: next -> active, active -> retired, a new
+            next key; drops retired keys whose tokens have all expired
+  keys public FILE
+            print the public JWKS tokex publishes for FILE
+  explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated]
+          [--audience URL] [--scope S] [--token-type T]
+          [--actor-token JWT|@FILE [--actor-token-type T]] [--json]
             run an exchange without signing and print every check; exit 0
             granted, 1 refused, 2 usage or policy error
   policy check FILE

@@ -100,6 +100,7 @@ func TestGenerate(t *testing.T) {
 		{name: "ES256", alg: keys.ES256, wantAlg: "ES256"},
 		{name: "EdDSA", alg: keys.EdDSA, wantAlg: "EdDSA"},
 		{name: "RS256", alg: keys.RS256, wantAlg: "RS256"},
+		{name: "PS256", alg: keys.PS256, wantAlg: "PS256"},
 		{name: "default is ES256", alg: "", wantAlg: "ES256"},
 		{name: "HS256 refused", alg: "HS256", wantErr: true},
 		{name: "ES384 refused", alg: "ES384", wantErr: true},
@@ -287,9 +288,9 @@ func TestParseRefusals(t *testing.T) {
 			ks[2]["alg"] = "ES256"
 			return jwksDoc(t, ks...)
 		}},
-		{name: "alg PS256 on an RSA key", paths: []string{"keys[2].alg"}, doc: func(t *testing.T) []byte {
+		{name: "alg PS256 on an EC key", paths: []string{"keys[0].alg"}, doc: func(t *testing.T) []byte {
 			ks := keyList(t)
-			ks[2]["alg"] = "PS256"
+			ks[0]["alg"] = "PS256"
 			return jwksDoc(t, ks...)
 		}},
 		{name: "alg none", paths: []string{"keys[1].alg"}, doc: func(t *testing.T) []byte {
@@ -360,22 +361,7 @@ func TestParseRefusals(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Parse accepted the set (%d keys)", len(s.Keys()))
 			}
-			var fe *config.FileError
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %T is not a *config.FileError: %v", err, err)
-			}
-			if fe.File != "keys.json" {
-				t.Errorf("File = %q", fe.File)
-			}
-			var got []string
-			for _, p := range fe.Problems {
-				got = append(got, p.Path)
-			}
-			for _, want := range tc.paths {
-				if !slices.Contains(got, want) {
-					t.Errorf("no problem at %q; problems at %q:\n%v", want, got, err)
-				}
-			}
+			wantProblems(t, err, "keys.json", tc.paths...)
 			// Key material never reaches the message.
 			for _, k := range keyList(t) {
 				if d, _ := k["d"].(string); strings.Contains(err.Error(), d) {
@@ -383,6 +369,28 @@ func TestParseRefusals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wantProblems asserts err is a *config.FileError naming file with a problem
+// at every one of paths.
+func wantProblems(t *testing.T, err error, file string, paths ...string) {
+	t.Helper()
+	var fe *config.FileError
+	if !errors.As(err, &fe) {
+		t.Fatalf("error %T is not a *config.FileError: %v", err, err)
+	}
+	if fe.File != file {
+		t.Errorf("File = %q, want %q", fe.File, file)
+	}
+	var got []string
+	for _, p := range fe.Problems {
+		got = append(got, p.Path)
+	}
+	for _, want := range paths {
+		if !slices.Contains(got, want) {
+			t.Errorf("no problem at %q; problems at %q:\n%v", want, got, err)
+		}
 	}
 }
 
@@ -658,7 +666,7 @@ func TestMarshalPrivateRoundTrip(t *testing.T) {
 }
 
 func BenchmarkSign(b *testing.B) {
-	for _, alg := range []string{keys.ES256, keys.EdDSA, keys.RS256} {
+	for _, alg := range keys.Algorithms {
 		b.Run(alg, func(b *testing.B) {
 			s, err := keys.Generate(alg)
 			if err != nil {

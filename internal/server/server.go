@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
@@ -27,9 +29,6 @@ import (
 // DefaultMaxBodyBytes caps a /token request body unless Options say otherwise:
 // three tokens of issuer.MaxTokenBytes and change.
 const DefaultMaxBodyBytes = 64 << 10
-
-// jwksMaxAge is how long downstream verifiers may cache the JWKS.
-const jwksMaxAge = "public, max-age=300"
 
 // Options build the handler.
 type Options struct {
@@ -228,7 +227,9 @@ func hasTokenParam(vs url.Values) bool {
 
 func (h *handlers) jwks(c *gin.Context) {
 	ks := h.o.Keys.Load()
-	c.Header("Cache-Control", jwksMaxAge)
+	// max-age is half of the key set's min_next, so a next key is in every
+	// downstream cache before it signs (keys.Set.MaxAge).
+	c.Header("Cache-Control", "public, max-age="+strconv.Itoa(int(ks.MaxAge()/time.Second)))
 	c.Header("ETag", ks.ETag())
 	if match := c.GetHeader("If-None-Match"); match != "" && etagMatches(match, ks.ETag()) {
 		c.Status(http.StatusNotModified)
