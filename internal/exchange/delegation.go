@@ -21,6 +21,14 @@ import (
 // current actor with the subject's chain nested inside.
 func (s *Service) delegate(ctx context.Context, st *State, f *issuerForm, pr *issuer.Principal, g policy.Grant) (*mint.Act, error) {
 	a := g.Actor
+	if f.actorToken == "" && !pr.HasAct {
+		// Impersonation of an undelegated subject, the common case: nothing
+		// to decode.
+		if a.Mode == config.DelegationRequired {
+			return nil, refuse(api.ErrInvalidRequest, "delegation_required", "rule %q requires delegation: send actor_token and actor_token_type naming who acts for the subject", g.Rule)
+		}
+		return nil, nil
+	}
 	claims, err := pr.Claims()
 	if err != nil {
 		return nil, refuse(api.ErrInvalidRequest, string(issuer.ReasonMalformed), "subject_token: the claims cannot be decoded")

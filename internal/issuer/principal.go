@@ -23,6 +23,7 @@ type Principal struct {
 	ClientID  string // azp, client_id or appid, if any
 	TokenType string // short name: access_token, jwt or id_token
 	Tenant    string // the {tenantid} of a template issuer's iss, "" otherwise
+	HasAct    bool   // the token carries an act claim (it is itself delegated)
 
 	payload string // base64url claims segment, decoded on demand
 	once    sync.Once
@@ -65,6 +66,9 @@ type tokenClaims struct {
 	ClientID  any         `json:"client_id,omitempty"`
 	AppID     any         `json:"appid,omitempty"`
 	TenantID  any         `json:"tid,omitempty"`
+	// Act is only looked at, not decoded: whether the token is already
+	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
+	Act json.RawMessage `json:"act,omitempty"`
 }
 
 // audience is aud: a string or an array of strings (RFC 7519 §4.1.3).
@@ -119,5 +123,8 @@ func str(v any) string {
 // that were validated elsewhere (the explain mode, policy tests).
 func (p *Principal) WithClaims(claims map[string]any) *Principal {
 	p.once.Do(func() { p.claims = claims })
+	if act, ok := claims["act"]; ok && act != nil {
+		p.HasAct = true
+	}
 	return p
 }

@@ -312,6 +312,7 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, ten
 		TokenID:   claims.ID,
 		TokenType: tokenType,
 		Tenant:    tenant,
+		HasAct:    len(claims.Act) > 0 && string(claims.Act) != "null",
 		payload:   parts[1],
 	}
 	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above

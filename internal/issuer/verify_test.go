@@ -375,3 +375,41 @@ func TestInlineJWKS(t *testing.T) {
 		t.Errorf("inline keys caused a JWKS fetch")
 	}
 }
+
+// TestPrincipalHasAct: the exchange decodes a subject's full claims for
+// delegation only when the token carries an act claim, so HasAct must be
+// exactly "an act claim is present".
+func TestPrincipalHasAct(t *testing.T) {
+	idp := testidp.New(t)
+	reg := newRegistry(t, issuer.Options{}, trusted("corp", idp))
+	waitReady(t, reg)
+	tests := []struct {
+		name string
+		act  any // nil: no act claim
+		want bool
+	}{
+		{"no act", nil, false},
+		{"act object", map[string]any{"sub": "svc-a"}, true},
+		{"act null", "null", false},
+		{"act malformed (a string)", "svc-a", true}, // judged by the delegation step
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := idp.Claims("alice", stsAudience)
+			switch tc.act {
+			case nil:
+			case "null":
+				c["act"] = nil
+			default:
+				c["act"] = tc.act
+			}
+			pr, err := reg.Verify(context.Background(), idp.Sign(c), "access_token")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.HasAct != tc.want {
+				t.Errorf("HasAct = %v, want %v", pr.HasAct, tc.want)
+			}
+		})
+	}
+}
