@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,6 +30,8 @@ type load struct {
 	// send, when set, says whether to send the next request now (a load
 	// balancer that follows readiness); false skips a beat.
 	send func() bool
+	// check, when set, judges every minted token (a downstream API).
+	check func(accessToken string) error
 }
 
 func newLoad(x *instance, subjects []string) *load {
@@ -74,9 +77,18 @@ func (l *load) one(c *http.Client, subject string) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"access_token"`) {
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &body) != nil || body.AccessToken == "" {
 		l.fail(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, clip(string(b), 200)))
 		return
+	}
+	if l.check != nil {
+		if err := l.check(body.AccessToken); err != nil {
+			l.fail(err.Error())
+			return
+		}
 	}
 	l.ok.Add(1)
 }
