@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
-	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/ratelimit"
 )
 
@@ -95,26 +93,14 @@ rules:
 func newDelegationService(t *testing.T, doc string, ver exchange.Verifier, limits bool) (*exchange.Service, *keys.Set) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(secret))
-	p, err := config.ParsePolicy([]byte(fmt.Sprintf(doc, hex.EncodeToString(sum[:]))), "", config.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := policy.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keys.Generate(keys.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set atomic.Pointer[keys.Set]
-	set.Store(ks)
+	p, compiled := compile(t, []byte(fmt.Sprintf(doc, hex.EncodeToString(sum[:]))), "")
+	ks, set := signingKeys(t)
 	clock := func() time.Time { return now }
 	st := &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients, client.Options{Issuer: p.Issuer}), Issuers: ver}
 	if limits {
 		st.Limits = exchange.NewLimits(p, ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock}))
 	}
-	return exchange.New(exchange.Options{State: st, Minter: mint.New(p.Issuer, &set, clock), Now: clock}), ks
+	return exchange.New(exchange.Options{State: st, Minter: mint.New(p.Issuer, set, clock), Now: clock}), ks
 }
 
 func TestDelegation(t *testing.T) {

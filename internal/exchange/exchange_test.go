@@ -23,7 +23,6 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
-	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/telemetry"
 )
 
@@ -79,20 +78,8 @@ func newHarness(t *testing.T, ver *fakeVerifier) *harness {
 			{Name: "to-billing", Clients: []string{"orders"}, Issuers: []string{"corp"}, Audience: "https://billing.example.com", Scopes: []string{"billing.read"}, Require: `claims.tid == "t1"`},
 		},
 	}
-	p, err := config.ParsePolicy(mustYAML(t, pol), "", config.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := policy.Compile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := keys.Generate(keys.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set atomic.Pointer[keys.Set]
-	set.Store(ks)
+	p, compiled := compile(t, mustYAML(t, pol), "")
+	ks, set := signingKeys(t)
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
@@ -100,7 +87,7 @@ func newHarness(t *testing.T, ver *fakeVerifier) *harness {
 	clock := func() time.Time { return now }
 	svc := exchange.New(exchange.Options{
 		State:  &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients, client.Options{Issuer: p.Issuer}), Issuers: ver},
-		Minter: mint.New(p.Issuer, &set, clock),
+		Minter: mint.New(p.Issuer, set, clock),
 		Audit:  telemetry.NewLoggers(&audit, 0).Audit,
 		Tracer: tp.Tracer("test"),
 		Now:    clock,

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,12 +23,9 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
-	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
-	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
-	"github.com/tokex/tokex/internal/policy"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -102,20 +98,8 @@ func newExplainFixture(t *testing.T) *explainFixture {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256([]byte(secret))
-	src, err := config.ParsePolicy(fmt.Appendf(nil, explainPolicy, set, hex.EncodeToString(sum[:])), "policy.yaml", config.Overrides{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pol, err := policy.Compile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := keys.Generate(keys.ES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ks atomic.Pointer[keys.Set]
-	ks.Store(signer)
+	src, pol := compile(t, fmt.Appendf(nil, explainPolicy, set, hex.EncodeToString(sum[:])), "policy.yaml")
+	_, ks := signingKeys(t)
 	clock := func() time.Time { return now }
 	reg := issuer.NewRegistry(src.Issuers, issuer.Options{Now: clock, OnDemand: true, HTTPTimeout: 2 * time.Second})
 	t.Cleanup(reg.Close)
@@ -123,7 +107,7 @@ func newExplainFixture(t *testing.T) *explainFixture {
 	t.Cleanup(clients.Close)
 	svc := exchange.New(exchange.Options{
 		State:  &exchange.State{Policy: pol, Clients: clients, Issuers: reg},
-		Minter: mint.New(src.Issuer, &ks, clock),
+		Minter: mint.New(src.Issuer, ks, clock),
 		Now:    clock,
 	})
 	return &explainFixture{svc: svc, key: key}
