@@ -186,6 +186,15 @@ func TestParse(t *testing.T) {
 }
 
 // keyList is testdata/keys.json as generic JSON, for tests that break one key.
+// withMember is the test key set with member of key i set to v.
+func withMember(i int, member string, v any) func(*testing.T) []byte {
+	return func(t *testing.T) []byte {
+		ks := keyList(t)
+		ks[i][member] = v
+		return jwksDoc(t, ks...)
+	}
+}
+
 func keyList(t *testing.T) []map[string]any {
 	t.Helper()
 	var doc struct {
@@ -252,11 +261,7 @@ func TestParseRefusals(t *testing.T) {
 			delete(ks[1], "kid")
 			return jwksDoc(t, ks...)
 		}},
-		{name: "duplicate kid", paths: []string{"keys[2].kid"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[2]["kid"] = "es-1"
-			return jwksDoc(t, ks...)
-		}},
+		{name: "duplicate kid", paths: []string{"keys[2].kid"}, doc: withMember(2, "kid", "es-1")},
 		{name: "P-384 key", paths: []string{"keys[0].crv"}, doc: func(t *testing.T) []byte {
 			k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 			if err != nil {
@@ -278,31 +283,11 @@ func TestParseRefusals(t *testing.T) {
 			}
 			return jwksDoc(t, privateJWK(t, k, "rsa1024", "RS256"))
 		}},
-		{name: "alg RS256 on an EC key", paths: []string{"keys[0].alg"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[0]["alg"] = "RS256"
-			return jwksDoc(t, ks...)
-		}},
-		{name: "alg ES256 on an RSA key", paths: []string{"keys[2].alg"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[2]["alg"] = "ES256"
-			return jwksDoc(t, ks...)
-		}},
-		{name: "alg PS256 on an EC key", paths: []string{"keys[0].alg"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[0]["alg"] = "PS256"
-			return jwksDoc(t, ks...)
-		}},
-		{name: "alg none", paths: []string{"keys[1].alg"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[1]["alg"] = "none"
-			return jwksDoc(t, ks...)
-		}},
-		{name: "use enc", paths: []string{"keys[0].use"}, doc: func(t *testing.T) []byte {
-			ks := keyList(t)
-			ks[0]["use"] = "enc"
-			return jwksDoc(t, ks...)
-		}},
+		{name: "alg RS256 on an EC key", paths: []string{"keys[0].alg"}, doc: withMember(0, "alg", "RS256")},
+		{name: "alg ES256 on an RSA key", paths: []string{"keys[2].alg"}, doc: withMember(2, "alg", "ES256")},
+		{name: "alg PS256 on an EC key", paths: []string{"keys[0].alg"}, doc: withMember(0, "alg", "PS256")},
+		{name: "alg none", paths: []string{"keys[1].alg"}, doc: withMember(1, "alg", "none")},
+		{name: "use enc", paths: []string{"keys[0].use"}, doc: withMember(0, "use", "enc")},
 		{name: "oct key", paths: []string{"keys[0].kty"}, doc: func(t *testing.T) []byte {
 			return jwksDoc(t, map[string]any{"kty": "oct", "kid": "hmac", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"})
 		}},
