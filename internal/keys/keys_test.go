@@ -185,7 +185,6 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// keyList is testdata/keys.json as generic JSON, for tests that break one key.
 // withMember is the test key set with member of key i set to v.
 func withMember(i int, member string, v any) func(*testing.T) []byte {
 	return func(t *testing.T) []byte {
@@ -195,6 +194,7 @@ func withMember(i int, member string, v any) func(*testing.T) []byte {
 	}
 }
 
+// keyList is testdata/keys.json as generic JSON, for tests that break one key.
 func keyList(t *testing.T) []map[string]any {
 	t.Helper()
 	var doc struct {
