@@ -44,10 +44,10 @@ func New(o Options) *Reloader {
 		o.Warm = 10 * time.Second
 	}
 	r := &Reloader{o: o, log: o.Logger, keysFile: o.KeysFile, lastReadErr: map[string]string{}}
-	if b, err := os.ReadFile(o.PolicyFile); err == nil && o.PolicyFile != "" {
+	if b, err := os.ReadFile(o.PolicyFile); o.PolicyFile != "" && err == nil {
 		r.policySum = sha256.Sum256(b)
 	}
-	if b, err := os.ReadFile(o.KeysFile); err == nil && o.KeysFile != "" {
+	if b, err := os.ReadFile(o.KeysFile); o.KeysFile != "" && err == nil {
 		r.keysSum = sha256.Sum256(b)
 	}
 	return r
@@ -93,7 +93,7 @@ func (r *Reloader) Check(ctx context.Context, force bool) bool {
 
 func (r *Reloader) checkPolicy(ctx context.Context, force bool) bool {
 	file := r.o.PolicyFile
-	data, changed, ok := r.read(file, &r.policySum, force)
+	data, changed, ok := r.read("policy", file, &r.policySum, force)
 	if !ok || !changed {
 		return ok
 	}
@@ -123,7 +123,7 @@ func (r *Reloader) swapPolicy(ctx context.Context, data []byte) error {
 	for _, w := range compiled.Warnings {
 		r.log.Warn("policy: "+w, "file", file)
 	}
-	r.log.Info("policy reloaded", "file", file, "sha256", short(data), "rules", len(compiled.Rules),
+	r.log.Info("policy reloaded", "file", file, "sha256", short(r.policySum), "rules", len(compiled.Rules),
 		"issuers", len(pol.Issuers), "clients", len(pol.Clients), "took", time.Since(start).String())
 	switch {
 	case pol.Keys == r.keysFile:
@@ -138,7 +138,7 @@ func (r *Reloader) swapPolicy(ctx context.Context, data []byte) error {
 
 func (r *Reloader) checkKeys(force bool) bool {
 	file := r.keysFile
-	data, changed, ok := r.read(file, &r.keysSum, force)
+	data, changed, ok := r.read("keys", file, &r.keysSum, force)
 	if !ok || !changed {
 		return ok
 	}
@@ -149,21 +149,17 @@ func (r *Reloader) checkKeys(force bool) bool {
 		return false
 	}
 	r.o.App.SwapKeys(ks)
-	r.log.Info("keys reloaded", "file", file, "sha256", short(data), "active_kid", ks.Active().KID, "keys", len(ks.Keys()))
+	r.log.Info("keys reloaded", "file", file, "sha256", short(r.keysSum), "active_kid", ks.Active().KID, "keys", len(ks.Keys()))
 	return true
 }
 
 // read returns file's contents and whether they differ from *sum (recording
 // them as seen). A read error is logged once per distinct error and counted.
-func (r *Reloader) read(file string, sum *[sha256.Size]byte, force bool) (data []byte, changed, ok bool) {
+func (r *Reloader) read(what, file string, sum *[sha256.Size]byte, force bool) (data []byte, changed, ok bool) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		if msg := err.Error(); r.lastReadErr[file] != msg {
 			r.lastReadErr[file] = msg
-			what := "policy"
-			if file == r.keysFile {
-				what = "keys"
-			}
 			r.o.App.CountReload(what, err)
 			r.log.Error("cannot read "+what+" file; what is running stays in force", "file", file, "error", err)
 		}
@@ -178,7 +174,5 @@ func (r *Reloader) read(file string, sum *[sha256.Size]byte, force bool) (data [
 	return data, true, true
 }
 
-func short(data []byte) string {
-	s := sha256.Sum256(data)
-	return hex.EncodeToString(s[:6])
-}
+// short is a hash prefix that names a file's version in the log.
+func short(sum [sha256.Size]byte) string { return hex.EncodeToString(sum[:6]) }
