@@ -2,11 +2,11 @@ package issuer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
@@ -177,9 +177,9 @@ func timeDetail(c *tokenClaims) string {
 	var parts []string
 	for _, t := range []struct {
 		name string
-		n    json.Number
+		n    jsontext.Value
 	}{{"exp", c.ExpiresAt}, {"nbf", c.NotBefore}, {"iat", c.IssuedAt}} {
-		if t.n != "" {
+		if len(t.n) > 0 {
 			parts = append(parts, t.name+" "+rfc3339(t.n))
 		}
 	}

@@ -3,11 +3,15 @@ package issuer
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -47,58 +51,69 @@ func (p *Principal) Claims() (map[string]any, error) {
 }
 
 // tokenClaims is what validation needs; the rest is decoded only on demand.
-// Time claims are json.Number and aud a plain type: jwt's NumericDate and
-// ClaimStrings run a nested json.Unmarshal per claim, on every exchange.
-// Non-registered claims are `any` so that an odd type is a tell, not a parse
-// error.
+// Time claims stay raw JSON and aud is a plain type: jwt's NumericDate and
+// ClaimStrings would allocate per claim, on every exchange. Non-registered
+// claims are `any` so that an odd type is a tell, not a parse error.
 type tokenClaims struct {
-	Issuer    string      `json:"iss"`
-	Subject   string      `json:"sub"`
-	Audience  audience    `json:"aud"`
-	ExpiresAt json.Number `json:"exp"`
-	NotBefore json.Number `json:"nbf"`
-	IssuedAt  json.Number `json:"iat"`
-	ID        string      `json:"jti"`
-	Nonce     any         `json:"nonce,omitempty"`
-	AtHash    any         `json:"at_hash,omitempty"`
-	TokenUse  any         `json:"token_use,omitempty"`
-	Azp       any         `json:"azp,omitempty"`
-	ClientID  any         `json:"client_id,omitempty"`
-	AppID     any         `json:"appid,omitempty"`
-	TenantID  any         `json:"tid,omitempty"`
+	Issuer    string         `json:"iss"`
+	Subject   string         `json:"sub"`
+	Audience  audience       `json:"aud"`
+	ExpiresAt jsontext.Value `json:"exp"`
+	NotBefore jsontext.Value `json:"nbf"`
+	IssuedAt  jsontext.Value `json:"iat"`
+	ID        string         `json:"jti"`
+	Nonce     any            `json:"nonce,omitempty"`
+	AtHash    any            `json:"at_hash,omitempty"`
+	TokenUse  any            `json:"token_use,omitempty"`
+	Azp       any            `json:"azp,omitempty"`
+	ClientID  any            `json:"client_id,omitempty"`
+	AppID     any            `json:"appid,omitempty"`
+	TenantID  any            `json:"tid,omitempty"`
 	// Act is only looked at, not decoded: whether the token is already
 	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
-	Act json.RawMessage `json:"act,omitempty"`
+	Act jsontext.Value `json:"act,omitempty"`
 }
 
-// audience is aud: a string or an array of strings (RFC 7519 §4.1.3).
+// audience is aud: a string or an array of strings (RFC 7519 §4.1.3); null is
+// no audience.
 type audience []string
 
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
 			return err
 		}
-		*a = audience{s}
+		*a = audience{tok.String()}
 		return nil
+	case '[':
+		var xs []string
+		if err := jsonv2.UnmarshalDecode(dec, &xs); err != nil {
+			return errors.New("aud must be a string or an array of strings")
+		}
+		*a = xs
+		return nil
+	case 'n':
+		_, err := dec.ReadToken()
+		*a = nil
+		return err
 	}
-	var xs []string
-	if err := json.Unmarshal(b, &xs); err != nil {
-		return fmt.Errorf("aud must be a string or an array of strings")
-	}
-	*a = xs
-	return nil
+	return errors.New("aud must be a string or an array of strings")
 }
 
-// numericDate reads a NumericDate (RFC 7519 §2); absent is nil.
-func numericDate(n json.Number) (*jwt.NumericDate, error) {
-	if n == "" {
+// numericDate reads a NumericDate (RFC 7519 §2): a JSON number. Absent or
+// null is nil.
+func numericDate(n jsontext.Value) (*jwt.NumericDate, error) {
+	if len(n) == 0 || n.Kind() == 'n' {
 		return nil, nil
 	}
-	f, err := n.Float64()
+	if n.Kind() != '0' {
+		return nil, fmt.Errorf("%s is not a NumericDate", clip(string(n)))
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("%q is not a NumericDate", string(n))
+		return nil, fmt.Errorf("%s is not a NumericDate", clip(string(n)))
 	}
 	sec, frac := math.Modf(f)
 	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil

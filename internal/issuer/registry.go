@@ -2,11 +2,9 @@ package issuer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -65,7 +63,6 @@ type Registry struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	parser  *jwt.Parser
 	fetches metric.Int64Counter // nil without a Meter
 
 	templates       map[string][]*template // issuers with {tenantid}, by the text before it
@@ -107,7 +104,7 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 		opts.MaxTenants = DefaultMaxTenants
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, parser: jwt.NewParser(), templates: map[string][]*template{}}
+	r := &Registry{opts: opts, byURL: map[string]*verifier{}, ctx: ctx, cancel: cancel, templates: map[string][]*template{}}
 	if opts.Meter != nil {
 		// The API hands back a working no-op counter along with any error.
 		r.fetches, _ = opts.Meter.Int64Counter(MetricUpstreamFetches,
@@ -199,33 +196,6 @@ func (r *Registry) Verify(ctx context.Context, raw, tokenType string) (*Principa
 		return nil, refuse(ReasonMalformed, jwt.ErrTokenUnverifiable, "the token's signature could not be decoded")
 	}
 	return v.verify(ctx, tok, parts, claims, tokenType, tenant)
-}
-
-// decode reads raw as a JWS without verifying it.
-func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error) {
-	if len(raw) > MaxTokenBytes {
-		return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is %d bytes; at most %d are accepted", len(raw), MaxTokenBytes)
-	}
-	if strings.Count(raw, ".") != 2 {
-		if strings.Count(raw, ".") == 4 {
-			return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is encrypted (JWE); send a signed JWT (JWS)")
-		}
-		return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is not a JWT: expected three base64url segments separated by dots")
-	}
-	claims := &tokenClaims{}
-	tok, parts, err := r.parser.ParseUnverified(raw, claims)
-	if err != nil {
-		switch {
-		case tok != nil && parts != nil && errors.Is(err, jwt.ErrTokenUnverifiable):
-			// Decoded, but alg names no known method: judged against the
-			// issuer's allowlist, so the client learns which algorithms it takes.
-		case errors.Is(err, jwt.ErrTokenMalformed) && strings.Contains(err.Error(), "claim"):
-			return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
-		default:
-			return nil, nil, nil, refuse(ReasonMalformed, err, "the token could not be decoded: it is not a well-formed JWS compact serialization")
-		}
-	}
-	return tok, parts, claims, nil
 }
 
 // route chooses the issuer by the unverified iss: only to pick the keys and

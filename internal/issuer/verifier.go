@@ -2,7 +2,6 @@ package issuer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
@@ -195,7 +195,7 @@ func (v *verifier) key(ctx context.Context, tok *jwt.Token) (any, error) {
 }
 
 func (v *verifier) checkSignature(tok *jwt.Token, parts []string, claims *tokenClaims, key any) error {
-	text := parts[0] + "." + parts[1]
+	text := tok.Raw[:len(parts[0])+1+len(parts[1])] // the signing input, without a copy
 	var err error
 	switch k := key.(type) {
 	case jwt.VerificationKeySet:
@@ -391,7 +391,7 @@ func (v *verifier) timeError(c *tokenClaims, err error) error {
 }
 
 // rfc3339 formats a NumericDate claim that passed decoding.
-func rfc3339(n json.Number) string {
+func rfc3339(n jsontext.Value) string {
 	d, err := numericDate(n)
 	if err != nil || d == nil {
 		return string(n)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,18 @@ func set(kv ...any) func(claims) {
 }
 
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+func without(c claims, name string) claims { delete(c, name); return c }
+
+// payload is c as JSON with raw members put first: claims sets that
+// encoding/json would not write (duplicate, odd or invalid members).
+func payload(c claims, raw string) []byte {
+	b, err := json.Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	return append([]byte("{"+raw+","), b[1:]...)
+}
 
 // TestVerify runs every check of Registry.Verify against real tokens from
 // three trusted fake IdPs: a (RS256 and ES256, access_token/jwt/id_token),
@@ -171,6 +184,18 @@ func TestVerify(t *testing.T) {
 		{name: "exp is a string", claims: set("exp", "tomorrow"), want: issuer.ReasonMalformed},
 		{name: "iss is a number", claims: set("iss", 42), want: issuer.ReasonMalformed},
 		{name: "kid is not a string", opts: []testidp.SignOption{testidp.Header("kid", 7)}, want: issuer.ReasonMalformed},
+		// Decoding is strict where a lenient parser would let a signed token
+		// mean two things: one JSON object, one meaning.
+		{name: "duplicate iss claim (a last-wins parser reads the trusted one)", opts: []testidp.SignOption{testidp.Payload(payload(a.Claims("alice", stsAudience), `"iss":"https://evil.example.com"`))}, want: issuer.ReasonMalformed},
+		{name: "duplicate aud claim", opts: []testidp.SignOption{testidp.Payload(payload(a.Claims("alice", stsAudience), `"aud":"https://other.example"`))}, want: issuer.ReasonMalformed},
+		{name: "duplicate alg header", raw: func() string {
+			t := a.Sign(a.Claims("alice", stsAudience))
+			return b64(`{"alg":"none","alg":"RS256","kid":"`+rsaKID+`"}`) + t[strings.IndexByte(t, '.'):]
+		}, want: issuer.ReasonMalformed},
+		{name: "claim names are case-sensitive: ISS is not iss", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "iss"), `"ISS":"`+a.Issuer()+`"`))}, want: issuer.ReasonUntrustedIssuer},
+		{name: "exp is a numeric string", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "exp"), `"exp":"`+strconv.FormatInt(now.Add(time.Hour).Unix(), 10)+`"`))}, want: issuer.ReasonMalformed},
+		{name: "nbf null is no nbf", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "nbf"), `"nbf":null`))}},
+		{name: "invalid UTF-8 in a claim", opts: []testidp.SignOption{testidp.Payload(payload(a.Claims("alice", stsAudience), "\"xid\":\"\xff\""))}, want: issuer.ReasonMalformed},
 		{name: "token larger than MaxTokenBytes", claims: set("pad", strings.Repeat("p", issuer.MaxTokenBytes)), want: issuer.ReasonMalformed},
 
 		// Untrusted issuer.
