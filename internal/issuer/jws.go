@@ -3,6 +3,8 @@ package issuer
 import (
 	"encoding/base64"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -55,6 +57,48 @@ func (h *joseHeader) members() (map[string]any, error) {
 	return m, nil
 }
 
+// headerCache keeps decoded JOSE headers by their encoded segment: an issuer
+// signs every token with the same few headers, and each decode is a base64
+// and a JSON decode on every exchange. Only headers that decode are kept, and
+// the cache is emptied when full, so a client sending ever new headers costs
+// only itself the decode. A cached map is shared by every token with that
+// header: it is read, never written (jwt.Token.Header; keyfunc only reads).
+type headerCache struct {
+	m sync.Map // encoded segment -> map[string]any
+	n atomic.Int32
+}
+
+const (
+	headerCacheSize   = 256
+	headerCacheMaxKey = 1024 // bytes of an encoded header worth keeping
+)
+
+func (c *headerCache) decode(seg string) (map[string]any, error) {
+	if v, ok := c.m.Load(seg); ok {
+		return v.(map[string]any), nil
+	}
+	b, err := decodeSegment(seg)
+	if err != nil {
+		return nil, err
+	}
+	var h joseHeader
+	if err := jsonv2.Unmarshal(b, &h); err != nil {
+		return nil, err
+	}
+	m, err := h.members()
+	if err != nil {
+		return nil, err
+	}
+	if len(seg) <= headerCacheMaxKey {
+		if c.n.Add(1) > headerCacheSize {
+			c.m.Clear()
+			c.n.Store(1)
+		}
+		c.m.Store(seg, m)
+	}
+	return m, nil
+}
+
 // decodeSegment is golang-jwt's default segment decoding (RFC 7515 §2
 // base64url without padding), so tokens decode exactly as they did before.
 func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
@@ -77,15 +121,7 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 	notJWS := func(err error) error {
 		return refuse(ReasonMalformed, err, "the token could not be decoded: it is not a well-formed JWS compact serialization")
 	}
-	hb, err := decodeSegment(parts[0])
-	if err != nil {
-		return nil, nil, nil, notJWS(err)
-	}
-	var h joseHeader
-	if err := jsonv2.Unmarshal(hb, &h); err != nil {
-		return nil, nil, nil, notJWS(err)
-	}
-	header, err := h.members()
+	header, err := r.headers.decode(parts[0])
 	if err != nil {
 		return nil, nil, nil, notJWS(err)
 	}

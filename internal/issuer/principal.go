@@ -72,6 +72,25 @@ type tokenClaims struct {
 	// Act is only looked at, not decoded: whether the token is already
 	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
 	Act jsontext.Value `json:"act,omitempty"`
+
+	dates [3]date // exp, nbf, iat, each read once
+}
+
+// date is one NumericDate claim, read on first use: jwt's validator and the
+// principal both ask for them.
+type date struct {
+	d    *jwt.NumericDate
+	err  error
+	done bool
+}
+
+func (c *tokenClaims) date(i int, raw jsontext.Value) (*jwt.NumericDate, error) {
+	d := &c.dates[i]
+	if !d.done {
+		d.d, d.err = numericDate(raw)
+		d.done = true
+	}
+	return d.d, d.err
 }
 
 // audience is aud: a string or an array of strings (RFC 7519 §4.1.3); null is
@@ -120,9 +139,9 @@ func numericDate(n jsontext.Value) (*jwt.NumericDate, error) {
 }
 
 // jwt.Claims, for jwt's validator.
-func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.ExpiresAt) }
-func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return numericDate(c.NotBefore) }
-func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return numericDate(c.IssuedAt) }
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.date(0, c.ExpiresAt) }
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.date(1, c.NotBefore) }
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.date(2, c.IssuedAt) }
 func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
 func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
 func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {

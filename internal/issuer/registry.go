@@ -64,6 +64,7 @@ type Registry struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	fetches metric.Int64Counter // nil without a Meter
+	headers headerCache
 
 	templates       map[string][]*template // issuers with {tenantid}, by the text before it
 	prefixLens      []int                  // distinct lengths of those prefixes
