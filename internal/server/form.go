@@ -83,10 +83,25 @@ func fieldOf(r *api.TokenRequest, name string) (*string, uint16) {
 }
 
 // unescape is url.QueryUnescape, skipped for the common value that has nothing
-// to unescape: tokens are base64url, and QueryUnescape walks them byte by byte.
+// to unescape (tokens are base64url, and QueryUnescape walks them byte by
+// byte) and for the RFC 8693 URNs as clients encode them.
 func unescape(s string) (string, error) {
 	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 { // vectorised, unlike ContainsAny
 		return s, nil
 	}
+	if u, ok := encodedURNs[s]; ok {
+		return u, nil
+	}
 	return url.QueryUnescape(s)
 }
+
+// encodedURNs maps the form encoding of the grant type and token type URNs
+// (":" as %3A) to the URNs: sent on every exchange.
+var encodedURNs = func() map[string]string {
+	m := map[string]string{}
+	for _, u := range []string{api.GrantTypeTokenExchange, api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken, api.ClientAssertionTypeJWTBearer} {
+		m[url.QueryEscape(u)] = u
+		m[strings.ReplaceAll(u, ":", "%3a")] = u // lower-case hex is as valid
+	}
+	return m
+}()

@@ -164,3 +164,18 @@ func FuzzBindTokenRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodedURNs holds the URN shortcut of unescape to url.QueryUnescape.
+func TestEncodedURNs(t *testing.T) {
+	if len(encodedURNs) < 8 {
+		t.Fatalf("encodedURNs has %d entries", len(encodedURNs))
+	}
+	for enc, urn := range encodedURNs {
+		if want, err := url.QueryUnescape(enc); err != nil || want != urn {
+			t.Errorf("%q: shortcut gives %q, QueryUnescape %q (%v)", enc, urn, want, err)
+		}
+		if got, err := unescape(enc); err != nil || got != urn {
+			t.Errorf("unescape(%q) = %q, %v", enc, got, err)
+		}
+	}
+}

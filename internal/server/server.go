@@ -59,6 +59,11 @@ func New(o Options) http.Handler {
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
+	// gin trusts X-Forwarded-For from anyone by default: a client could name
+	// any address as its own in spans. Only the peer's address counts.
+	if err := r.SetTrustedProxies(nil); err != nil {
+		panic(err) // nil is always accepted
+	}
 	r.Use(recovery(o.Logger))
 	if o.TracerProvider != nil {
 		opts := []otelgin.Option{otelgin.WithTracerProvider(o.TracerProvider)}
