@@ -417,8 +417,8 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	log := make([]slog.Attr, 0, 14)
-	log = append(log,
+	var buf [14]slog.Attr // on the stack: Record.AddAttrs copies
+	log := append(buf[:0],
 		slog.String("outcome", outcome),
 		slog.String("client_id", rec.clientID),
 		slog.String("issuer", rec.issuer),
@@ -445,7 +445,11 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		log = append(log, slog.String("trace_id", sc.TraceID().String()))
 	}
-	s.audit.LogAttrs(ctx, slog.LevelInfo, "exchange", log...)
+	// The handler directly, not Logger.LogAttrs: the logger would walk the
+	// stack for a source position the audit event never shows.
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, "exchange", 0)
+	r.AddAttrs(log...)
+	_ = s.audit.Handler().Handle(ctx, r) // a failing audit writer cannot be answered from here
 }
 
 func clip(s string) string {

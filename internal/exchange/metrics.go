@@ -20,7 +20,8 @@ const (
 type metrics struct {
 	exchanges metric.Int64Counter
 	duration  metric.Float64Histogram
-	sets      sync.Map // metricKey -> attribute.Set: built once, not per exchange
+	mu        sync.RWMutex
+	opts      map[metricKey]metric.MeasurementOption // built once per key, not per exchange
 }
 
 type metricKey struct {
@@ -28,7 +29,7 @@ type metricKey struct {
 }
 
 func newMetrics(m metric.Meter) *metrics {
-	out := &metrics{}
+	out := &metrics{opts: map[metricKey]metric.MeasurementOption{}}
 	var err error
 	if out.exchanges, err = m.Int64Counter(MetricExchanges,
 		metric.WithDescription("Token exchanges, accepted or refused"), metric.WithUnit("{exchange}")); err != nil {
@@ -54,9 +55,11 @@ func (m *metrics) record(ctx context.Context, rec *record, xe *Error, d time.Dur
 	if xe != nil {
 		k.outcome, k.code, k.reason = "refused", string(xe.Code), xe.Reason
 	}
-	set, ok := m.sets.Load(k)
+	m.mu.RLock()
+	attrs, ok := m.opts[k]
+	m.mu.RUnlock()
 	if !ok {
-		set, _ = m.sets.LoadOrStore(k, attribute.NewSet(
+		attrs = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String(AttrOutcome, k.outcome),
 			attribute.String(AttrErrorCode, k.code),
 			attribute.String(AttrReason, k.reason),
@@ -64,8 +67,10 @@ func (m *metrics) record(ctx context.Context, rec *record, xe *Error, d time.Dur
 			attribute.String(AttrIssuer, k.issuer),
 			attribute.String(AttrRule, k.rule),
 		))
+		m.mu.Lock()
+		m.opts[k] = attrs
+		m.mu.Unlock()
 	}
-	attrs := metric.WithAttributeSet(set.(attribute.Set))
 	m.exchanges.Add(ctx, 1, attrs)
 	if d > 0 {
 		m.duration.Record(ctx, d.Seconds(), attrs)

@@ -13,15 +13,24 @@ import (
 // String appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json writes it.
 func String(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if !plain[s[i]] {
-			dst, _ = jsontext.AppendQuote(dst, s) // the error only reports U+FFFD substitutions
-			return dst
-		}
+	if !Plain(s) {
+		dst, _ = jsontext.AppendQuote(dst, s) // the error only reports U+FFFD substitutions
+		return dst
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
 	return append(dst, '"')
+}
+
+// Plain reports whether s is written as is in a JSON string: printable ASCII
+// without " \ < > &.
+func Plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !plain[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // plain are the bytes that stand for themselves in a JSON string as

@@ -4,9 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tokex/tokex/internal/keys"
 )
@@ -100,18 +100,20 @@ func (m *Minter) Mint(in Input) (Token, error) {
 	}
 	k := m.keys.Load().Active()
 	hdr := k.EncodedHeader()
-	var b strings.Builder
-	b.Grow(len(hdr) + 1 + base64.RawURLEncoding.EncodedLen(len(body)) + 1 + 350)
-	b.WriteString(hdr)
-	b.WriteByte('.')
-	b.WriteString(base64.RawURLEncoding.EncodeToString(body))
-	sig, err := k.Sign(b.String())
+	// One buffer for the whole token: the signature (at most 512 bytes for
+	// RSA-4096) is appended to the signing input it signs. As strings.Builder
+	// does, strings share the buffer's bytes: appends only write past them.
+	b := make([]byte, 0, len(hdr)+1+base64.RawURLEncoding.EncodedLen(len(body))+1+base64.RawURLEncoding.EncodedLen(512))
+	b = append(b, hdr...)
+	b = append(b, '.')
+	b = base64.RawURLEncoding.AppendEncode(b, body)
+	sig, err := k.Sign(unsafe.String(unsafe.SliceData(b), len(b)))
 	if err != nil {
 		return Token{}, fmt.Errorf("mint: sign with key %q: %w", k.KID, err)
 	}
-	b.WriteByte('.')
-	b.WriteString(base64.RawURLEncoding.EncodeToString(sig))
-	return Token{Raw: b.String(), JTI: jti, KID: k.KID, IssuedAt: now, ExpiresAt: exp}, nil
+	b = append(b, '.')
+	b = base64.RawURLEncoding.AppendEncode(b, sig)
+	return Token{Raw: unsafe.String(unsafe.SliceData(b), len(b)), JTI: jti, KID: k.KID, IssuedAt: now, ExpiresAt: exp}, nil
 }
 
 func newJTI() (string, error) {

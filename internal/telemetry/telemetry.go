@@ -92,6 +92,6 @@ type Loggers struct {
 // audit records (log=audit) always.
 func NewLoggers(w io.Writer, level slog.Level) Loggers {
 	app := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-	audit := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("log", "audit"))
+	audit := slog.New(newAuditHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("log", "audit"))
 	return Loggers{App: app, Audit: audit}
 }
