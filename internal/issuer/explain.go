@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
@@ -177,10 +176,10 @@ func timeDetail(c *tokenClaims) string {
 	var parts []string
 	for _, t := range []struct {
 		name string
-		n    jsontext.Value
-	}{{"exp", c.ExpiresAt}, {"nbf", c.NotBefore}, {"iat", c.IssuedAt}} {
-		if len(t.n) > 0 {
-			parts = append(parts, t.name+" "+rfc3339(t.n))
+		n    *numericDate
+	}{{"exp", &c.ExpiresAt}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}} {
+		if t.n.present() {
+			parts = append(parts, t.name+" "+t.n.String())
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -55,42 +55,23 @@ func (p *Principal) Claims() (map[string]any, error) {
 // ClaimStrings would allocate per claim, on every exchange. Non-registered
 // claims are `any` so that an odd type is a tell, not a parse error.
 type tokenClaims struct {
-	Issuer    string         `json:"iss"`
-	Subject   string         `json:"sub"`
-	Audience  audience       `json:"aud"`
-	ExpiresAt jsontext.Value `json:"exp"`
-	NotBefore jsontext.Value `json:"nbf"`
-	IssuedAt  jsontext.Value `json:"iat"`
-	ID        string         `json:"jti"`
-	Nonce     any            `json:"nonce,omitempty"`
-	AtHash    any            `json:"at_hash,omitempty"`
-	TokenUse  any            `json:"token_use,omitempty"`
-	Azp       any            `json:"azp,omitempty"`
-	ClientID  any            `json:"client_id,omitempty"`
-	AppID     any            `json:"appid,omitempty"`
-	TenantID  any            `json:"tid,omitempty"`
+	Issuer    string      `json:"iss"`
+	Subject   string      `json:"sub"`
+	Audience  audience    `json:"aud"`
+	ExpiresAt numericDate `json:"exp"`
+	NotBefore numericDate `json:"nbf"`
+	IssuedAt  numericDate `json:"iat"`
+	ID        string      `json:"jti"`
+	Nonce     any         `json:"nonce,omitempty"`
+	AtHash    any         `json:"at_hash,omitempty"`
+	TokenUse  any         `json:"token_use,omitempty"`
+	Azp       any         `json:"azp,omitempty"`
+	ClientID  any         `json:"client_id,omitempty"`
+	AppID     any         `json:"appid,omitempty"`
+	TenantID  any         `json:"tid,omitempty"`
 	// Act is only looked at, not decoded: whether the token is already
 	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
 	Act jsontext.Value `json:"act,omitempty"`
-
-	dates [3]date // exp, nbf, iat, each read once
-}
-
-// date is one NumericDate claim, read on first use: jwt's validator and the
-// principal both ask for them.
-type date struct {
-	d    *jwt.NumericDate
-	err  error
-	done bool
-}
-
-func (c *tokenClaims) date(i int, raw jsontext.Value) (*jwt.NumericDate, error) {
-	d := &c.dates[i]
-	if !d.done {
-		d.d, d.err = numericDate(raw)
-		d.done = true
-	}
-	return d.d, d.err
 }
 
 // audience is aud: a string or an array of strings (RFC 7519 §4.1.3); null is
@@ -121,27 +102,63 @@ func (a *audience) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return errors.New("aud must be a string or an array of strings")
 }
 
-// numericDate reads a NumericDate (RFC 7519 §2): a JSON number. Absent or
-// null is nil.
-func numericDate(n jsontext.Value) (*jwt.NumericDate, error) {
-	if len(n) == 0 || n.Kind() == 'n' {
+// numericDate is a NumericDate claim (RFC 7519 §2: a JSON number of seconds),
+// read in place as it is decoded. Absent and null are unset; any other JSON
+// is kept (clipped) to be refused when the time claims are checked.
+type numericDate struct {
+	set bool
+	d   jwt.NumericDate
+	bad string
+}
+
+func (n *numericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	*n = numericDate{}
+	switch v.Kind() {
+	case 'n':
+		return nil
+	case '0':
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			sec, frac := math.Modf(f)
+			n.set, n.d = true, jwt.NumericDate{Time: time.Unix(int64(sec), int64(frac*1e9))}
+			return nil
+		}
+	}
+	n.bad = clip(string(v))
+	return nil
+}
+
+// present reports whether the claim was given (even if invalid).
+func (n *numericDate) present() bool { return n.set || n.bad != "" }
+
+// get is the claim for jwt's validator: nil when unset, an error when it is
+// not a NumericDate.
+func (n *numericDate) get() (*jwt.NumericDate, error) {
+	switch {
+	case n.bad != "":
+		return nil, fmt.Errorf("%s is not a NumericDate", n.bad)
+	case !n.set:
 		return nil, nil
 	}
-	if n.Kind() != '0' {
-		return nil, fmt.Errorf("%s is not a NumericDate", clip(string(n)))
+	return &n.d, nil
+}
+
+// String is the claim as RFC 3339 in UTC, for refusals and explain.
+func (n *numericDate) String() string {
+	if !n.set {
+		return n.bad
 	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("%s is not a NumericDate", clip(string(n)))
-	}
-	sec, frac := math.Modf(f)
-	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
+	return n.d.UTC().Format(time.RFC3339)
 }
 
 // jwt.Claims, for jwt's validator.
-func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.date(0, c.ExpiresAt) }
-func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.date(1, c.NotBefore) }
-func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.date(2, c.IssuedAt) }
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt.get() }
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore.get() }
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt.get() }
 func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
 func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
 func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {

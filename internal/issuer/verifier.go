@@ -13,7 +13,6 @@ import (
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
@@ -381,22 +380,13 @@ func (v *verifier) timeError(c *tokenClaims, err error) error {
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
 		return refuse(ReasonMissingClaim, err, "the token has no exp claim; an expiry is required")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return refuse(ReasonExpired, err, "the token expired at %s (now %s%s)", rfc3339(c.ExpiresAt), now.Format(time.RFC3339), lw)
+		return refuse(ReasonExpired, err, "the token expired at %s (now %s%s)", c.ExpiresAt.String(), now.Format(time.RFC3339), lw)
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
-		return refuse(ReasonNotYetValid, err, "the token is not valid before %s (now %s%s)", rfc3339(c.NotBefore), now.Format(time.RFC3339), lw)
+		return refuse(ReasonNotYetValid, err, "the token is not valid before %s (now %s%s)", c.NotBefore.String(), now.Format(time.RFC3339), lw)
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return refuse(ReasonIssuedInFuture, err, "the token was issued in the future, at %s (now %s%s)", rfc3339(c.IssuedAt), now.Format(time.RFC3339), lw)
+		return refuse(ReasonIssuedInFuture, err, "the token was issued in the future, at %s (now %s%s)", c.IssuedAt.String(), now.Format(time.RFC3339), lw)
 	}
 	return refuse(ReasonMalformed, err, "the token's time claims are not valid")
-}
-
-// rfc3339 formats a NumericDate claim that passed decoding.
-func rfc3339(n jsontext.Value) string {
-	d, err := numericDate(n)
-	if err != nil || d == nil {
-		return string(n)
-	}
-	return d.UTC().Format(time.RFC3339)
 }
 
 func quoteList(xs []string) string {

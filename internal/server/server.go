@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokex/tokex/api"
@@ -69,7 +70,7 @@ func New(o Options) http.Handler {
 	if o.TracerProvider != nil {
 		opts := []otelgin.Option{otelgin.WithTracerProvider(o.TracerProvider)}
 		if o.MeterProvider != nil {
-			opts = append(opts, otelgin.WithMeterProvider(o.MeterProvider))
+			opts = append(opts, otelgin.WithMeterProvider(httpMeterProvider{o.MeterProvider}))
 		}
 		r.Use(otelgin.Middleware("tokex", opts...))
 	}
@@ -387,6 +388,28 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 		}()
 		c.Next()
 	}
+}
+
+// httpMeterProvider gives otelgin the real instruments except the request and
+// response body size histograms, which the HTTP semantic conventions mark
+// Development (http.server.request.duration is the Stable one): two more
+// histogram updates per exchange for bodies that are capped anyway.
+type httpMeterProvider struct{ metric.MeterProvider }
+
+func (p httpMeterProvider) Meter(name string, opts ...metric.MeterOption) metric.Meter {
+	return httpMeter{p.MeterProvider.Meter(name, opts...)}
+}
+
+type httpMeter struct{ metric.Meter }
+
+// droppedHTTPMetrics are the instruments httpMeter hands out as no-ops.
+var droppedHTTPMetrics = []string{"http.server.request.body.size", "http.server.response.body.size"}
+
+func (m httpMeter) Int64Histogram(name string, opts ...metric.Int64HistogramOption) (metric.Int64Histogram, error) {
+	if slices.Contains(droppedHTTPMetrics, name) {
+		return noop.Int64Histogram{}, nil
+	}
+	return m.Meter.Int64Histogram(name, opts...)
 }
 
 func mustJSON(v any) []byte {
