@@ -147,14 +147,7 @@ func BenchmarkExchangeExportingSpans(b *testing.B) { benchmarkExchange(b, teleme
 func BenchmarkExchangeNoTelemetry(b *testing.B) { benchmarkExchange(b, telemetryOff) }
 
 func benchmarkExchange(b *testing.B, mode telemetryMode) {
-	s := newStackWith(b, io.Discard, mode)
-	defer s.close()
-	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := exchangeBody(subject)
-	exchange := newExchanger(b, s, body)
+	exchange := newExchanger(b, mode)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -162,12 +155,20 @@ func benchmarkExchange(b *testing.B, mode telemetryMode) {
 	}
 }
 
-// newExchanger returns a function that sends body to /token through s's
-// handler and fails b unless it is answered 200. The request is built once
-// and its body rewound for each exchange, as the response writer is reset:
-// building requests is net/http's work, not tokex's, and a request the
-// handler changed would fail the next exchange (the header is checked).
-func newExchanger(b *testing.B, s *stack, body string) func() {
+// newExchanger builds a stack with the mode's telemetry (closed when b ends)
+// and returns a function that exchanges one of the demo IdP's RS256 tokens
+// through its handler, failing b unless it is answered 200. The request is
+// built once and its body rewound for each exchange, as the response writer
+// is reset: building requests is net/http's work, not tokex's, and a request
+// the handler changed would fail the next exchange (the header is checked).
+func newExchanger(b *testing.B, mode telemetryMode) func() {
+	s := newStackWith(b, io.Discard, mode)
+	b.Cleanup(s.close)
+	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := exchangeBody(subject)
 	rd := strings.NewReader(body)
 	req, err := http.NewRequest(http.MethodPost, "/token", rd)
 	if err != nil {
@@ -198,14 +199,7 @@ func newExchanger(b *testing.B, s *stack, body string) func() {
 // different sides of a drift; block pairs a few milliseconds apart see the
 // same machine. b.N is the number of block pairs.
 func BenchmarkExchangeOverFloor(b *testing.B) {
-	s := newStack(b, io.Discard)
-	defer s.close()
-	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := exchangeBody(subject)
-	exchange := newExchanger(b, s, body)
+	exchange := newExchanger(b, telemetryProduction)
 	floor := cryptoFloor(b)
 	const block = 20
 	var ratios []float64
