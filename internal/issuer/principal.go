@@ -51,8 +51,8 @@ func (p *Principal) Claims() (map[string]any, error) {
 }
 
 // tokenClaims is what validation needs; the rest is decoded only on demand.
-// Time claims stay raw JSON and aud is a plain type: jwt's NumericDate and
-// ClaimStrings would allocate per claim, on every exchange. Non-registered
+// Time claims are read in place (numericDate) and aud is a plain type: jwt's
+// NumericDate and ClaimStrings would allocate per claim, on every exchange. Non-registered
 // claims are `any` so that an odd type is a tell, not a parse error.
 type tokenClaims struct {
 	Issuer    string      `json:"iss"`

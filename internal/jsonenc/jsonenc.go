@@ -13,24 +13,23 @@ import (
 // String appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json writes it.
 func String(dst []byte, s string) []byte {
-	if !Plain(s) {
-		dst, _ = jsontext.AppendQuote(dst, s) // the error only reports U+FFFD substitutions
-		return dst
+	if out, ok := AppendPlain(dst, s); ok {
+		return out
 	}
-	dst = append(dst, '"')
-	dst = append(dst, s...)
-	return append(dst, '"')
+	dst, _ = jsontext.AppendQuote(dst, s) // the error only reports U+FFFD substitutions
+	return dst
 }
 
-// Plain reports whether s is written as is in a JSON string: printable ASCII
-// without " \ < > &.
-func Plain(s string) bool {
+// AppendPlain appends s as a JSON string if it is written as is (printable
+// ASCII without " \ < > &), the same by every JSON writer, or reports false
+// and returns dst unchanged.
+func AppendPlain(dst []byte, s string) ([]byte, bool) {
 	for i := 0; i < len(s); i++ {
 		if !plain[s[i]] {
-			return false
+			return dst, false
 		}
 	}
-	return true
+	return Compact(dst, s), true
 }
 
 // plain are the bytes that stand for themselves in a JSON string as
@@ -45,9 +44,9 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// Compact appends a compact JWS (RFC 7515 §7.1) that tokex made, as a JSON
-// string: base64url characters and dots never need an escape, so the token's
-// bytes are not scanned.
+// Compact appends a compact JWS (RFC 7515 §7.1) that tokex made, or any
+// string known to be plain, as a JSON string: base64url characters and dots
+// never need an escape, so the token's bytes are not scanned.
 func Compact(dst []byte, jws string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, jws...)

@@ -194,9 +194,7 @@ func (h *handlers) token(c *gin.Context) {
 		return
 	}
 	noStore(c)
-	c.Writer.Header()["Content-Type"] = hdrJSONType
-	c.Status(http.StatusOK)
-	_, _ = c.Writer.Write(tokenResponseJSON(resp))
+	writeBody(c, http.StatusOK, tokenResponseJSON(resp))
 }
 
 // tokenResponseJSON is resp as encoding/json writes it (TestTokenResponseJSON
@@ -367,9 +365,14 @@ func writeJSON(c *gin.Context, code int, v any) {
 		c.Data(http.StatusInternalServerError, "application/json", []byte(`{"error":"server_error"}`))
 		return
 	}
+	writeBody(c, code, b)
+}
+
+// writeBody writes a JSON body.
+func writeBody(c *gin.Context, code int, body []byte) {
 	c.Writer.Header()["Content-Type"] = hdrJSONType
 	c.Status(code)
-	_, _ = c.Writer.Write(b)
+	_, _ = c.Writer.Write(body)
 }
 
 func recovery(log *slog.Logger) gin.HandlerFunc {

@@ -20,9 +20,8 @@ import (
 type auditHandler struct {
 	out      *lockedWriter
 	opts     *slog.HandlerOptions
-	fallback slog.Handler
-	attrs    []slog.Attr // from WithAttrs, for the fallback
-	pre      []byte      // the same, rendered, each after a comma
+	fallback slog.Handler // holds the WithAttrs attributes too
+	pre      []byte       // the WithAttrs attributes, rendered, each after a comma
 }
 
 type lockedWriter struct {
@@ -53,8 +52,7 @@ func (h *auditHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	if !ok {
 		return h.fallback.WithAttrs(as)
 	}
-	return &auditHandler{out: h.out, opts: h.opts, fallback: h.fallback.WithAttrs(as),
-		attrs: append(h.attrs[:len(h.attrs):len(h.attrs)], as...), pre: pre}
+	return &auditHandler{out: h.out, opts: h.opts, fallback: h.fallback.WithAttrs(as), pre: pre}
 }
 
 func (h *auditHandler) WithGroup(name string) slog.Handler { return h.fallback.WithGroup(name) }
@@ -68,17 +66,15 @@ func (h *auditHandler) Handle(ctx context.Context, r slog.Record) error {
 	bp := auditBuffers.Get().(*[]byte)
 	defer auditBuffers.Put(bp)
 	b := append((*bp)[:0], '{')
+	ok := true
 	if !r.Time.IsZero() {
-		t := r.Time.Round(0)
-		if y := t.Year(); y < 0 || y >= 10000 {
-			return h.fallback.Handle(ctx, r)
-		}
-		b = append(jsonenc.Member(b, slog.TimeKey), '"')
-		b = append(t.AppendFormat(b, time.RFC3339Nano), '"')
+		b, ok = appendTime(jsonenc.Member(b, slog.TimeKey), r.Time.Round(0))
 	}
-	b, ok := appendPlain(jsonenc.Member(b, slog.LevelKey), r.Level.String())
 	if ok {
-		b, ok = appendPlain(jsonenc.Member(b, slog.MessageKey), r.Message)
+		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.LevelKey), r.Level.String())
+	}
+	if ok {
+		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.MessageKey), r.Message)
 	}
 	if !ok {
 		return h.fallback.Handle(ctx, r)
@@ -115,14 +111,14 @@ func appendPlainAttr(b []byte, a slog.Attr) ([]byte, bool) {
 		return b, true // JSONHandler elides empty attributes
 	}
 	b = append(b, ',')
-	b, ok := appendPlain(b, a.Key)
+	b, ok := jsonenc.AppendPlain(b, a.Key)
 	if !ok {
 		return b, false
 	}
 	b = append(b, ':')
 	switch v.Kind() {
 	case slog.KindString:
-		return appendPlain(b, v.String())
+		return jsonenc.AppendPlain(b, v.String())
 	case slog.KindInt64:
 		return strconv.AppendInt(b, v.Int64(), 10), true
 	case slog.KindUint64:
@@ -132,23 +128,17 @@ func appendPlainAttr(b []byte, a slog.Attr) ([]byte, bool) {
 	case slog.KindDuration:
 		return strconv.AppendInt(b, int64(v.Duration()), 10), true
 	case slog.KindTime:
-		t := v.Time()
-		if y := t.Year(); y < 0 || y >= 10000 {
-			return b, false
-		}
-		b = append(b, '"')
-		return append(t.AppendFormat(b, time.RFC3339Nano), '"'), true
+		return appendTime(b, v.Time())
 	}
 	return b, false
 }
 
-// appendPlain appends s quoted if no byte of it needs an escape (where
-// JSONHandler's escaping and ours could differ), or reports false.
-func appendPlain(b []byte, s string) ([]byte, bool) {
-	if !jsonenc.Plain(s) {
+// appendTime appends t as JSONHandler does (RFC 3339 with nanoseconds), or
+// reports false for a year JSONHandler writes an error for.
+func appendTime(b []byte, t time.Time) ([]byte, bool) {
+	if y := t.Year(); y < 0 || y >= 10000 {
 		return b, false
 	}
 	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"'), true
+	return append(t.AppendFormat(b, time.RFC3339Nano), '"'), true
 }
