@@ -7,7 +7,6 @@ import (
 	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -19,43 +18,6 @@ import (
 // (RFC 7519 §4: claim names are case-sensitive; encoding/json would read "ISS"
 // as iss) and invalid UTF-8 is an error. golang-jwt still checks the
 // signature and the time claims.
-
-// joseHeader is the JOSE header members tokex reads (RFC 7515 §4.1). Members
-// that carry keys or key URLs are kept only to refuse them; other members are
-// ignored, as before.
-type joseHeader struct {
-	Alg   jsontext.Value `json:"alg"`
-	Kid   jsontext.Value `json:"kid"`
-	Typ   jsontext.Value `json:"typ"`
-	Crit  jsontext.Value `json:"crit"`
-	Nonce jsontext.Value `json:"nonce"`
-	JKU   jsontext.Value `json:"jku"`
-	JWK   jsontext.Value `json:"jwk"`
-	X5U   jsontext.Value `json:"x5u"`
-	X5C   jsontext.Value `json:"x5c"`
-}
-
-// members is the header as jwt.Token.Header holds it: the present members
-// only, strings as string, anything else as encoding/json would give it. A
-// member given as null is present (its value nil), as with encoding/json.
-func (h *joseHeader) members() (map[string]any, error) {
-	m := make(map[string]any, 3)
-	for _, f := range [...]struct {
-		name string
-		v    jsontext.Value
-	}{{"alg", h.Alg}, {"kid", h.Kid}, {"typ", h.Typ}, {"crit", h.Crit}, {"nonce", h.Nonce},
-		{"jku", h.JKU}, {"jwk", h.JWK}, {"x5u", h.X5U}, {"x5c", h.X5C}} {
-		if len(f.v) == 0 {
-			continue
-		}
-		var v any
-		if err := jsonv2.Unmarshal(f.v, &v); err != nil {
-			return nil, err
-		}
-		m[f.name] = v
-	}
-	return m, nil
-}
 
 // headerCache keeps decoded JOSE headers by their encoded segment: an issuer
 // signs every token with the same few headers, and each decode is a base64
@@ -81,12 +43,10 @@ func (c *headerCache) decode(seg string) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var h joseHeader
-	if err := jsonv2.Unmarshal(b, &h); err != nil {
-		return nil, err
-	}
-	m, err := h.members()
-	if err != nil {
+	// The JOSE header (RFC 7515 §4) as jwt.Token.Header holds it: every
+	// member, strings as string; a duplicate name is an error.
+	var m map[string]any
+	if err := jsonv2.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
 	if len(seg) <= headerCacheMaxKey {
