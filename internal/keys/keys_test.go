@@ -431,7 +431,9 @@ func TestLoadFile(t *testing.T) {
 // (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
 var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
-func TestJWKSIsPublic(t *testing.T) {
+// sampleSets are the key sets to check a property on: the test data and a
+// generated set per algorithm, each made by its test.
+func sampleSets() map[string]func(t *testing.T) *keys.Set {
 	sets := map[string]func(t *testing.T) *keys.Set{
 		"testdata": func(t *testing.T) *keys.Set { return parseTestdata(t) },
 	}
@@ -444,7 +446,11 @@ func TestJWKSIsPublic(t *testing.T) {
 			return s
 		}
 	}
-	for name, mk := range sets {
+	return sets
+}
+
+func TestJWKSIsPublic(t *testing.T) {
+	for name, mk := range sampleSets() {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
 			var doc struct {
@@ -613,19 +619,7 @@ func TestThumbprint(t *testing.T) {
 }
 
 func TestMarshalPrivateRoundTrip(t *testing.T) {
-	sets := map[string]func(t *testing.T) *keys.Set{
-		"testdata": func(t *testing.T) *keys.Set { return parseTestdata(t) },
-	}
-	for _, alg := range []string{keys.ES256, keys.EdDSA, keys.RS256} {
-		sets["generated "+alg] = func(t *testing.T) *keys.Set {
-			s, err := keys.Generate(alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
-		}
-	}
-	for name, mk := range sets {
+	for name, mk := range sampleSets() {
 		t.Run(name, func(t *testing.T) {
 			s := mk(t)
 			doc, err := s.MarshalPrivate()
