@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -176,24 +175,6 @@ func esKeysFile(t *testing.T) ([]byte, string) {
 	return b, kid
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // instance is a running tokex process.
 type instance struct {
 	URL    string // http://127.0.0.1:port
@@ -202,7 +183,7 @@ type instance struct {
 
 	cmd            *exec.Cmd
 	done           chan struct{}
-	stdout, stderr *syncBuffer
+	stdout, stderr *testidp.SyncBuffer
 	client         *http.Client
 
 	stopOnce sync.Once
@@ -241,8 +222,8 @@ func start(t *testing.T, o startOpts) *instance {
 			URL:    scheme + "://127.0.0.1:" + port,
 			KID:    kid,
 			done:   make(chan struct{}),
-			stdout: &syncBuffer{},
-			stderr: &syncBuffer{},
+			stdout: &testidp.SyncBuffer{},
+			stderr: &testidp.SyncBuffer{},
 			client: &http.Client{Timeout: 20 * time.Second, Transport: transport},
 		}
 		for _, c := range []clientCred{orders, billing} {

@@ -32,6 +32,8 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 // Wire constants, spelled out as an outside client would (not imported from
@@ -52,7 +54,7 @@ var tokex struct {
 	issuer string
 	root   string // repository root
 	bin    string // the built binary
-	out    *syncBuffer
+	out    *testidp.SyncBuffer
 }
 
 // httpClient is the one client every library is given (oauth2.HTTPClient,
@@ -128,7 +130,7 @@ func goTool() string {
 type server struct {
 	issuer string // exactly what TOKEX_ISSUER was set to
 	base   string // http://127.0.0.1:<port>
-	out    *syncBuffer
+	out    *testidp.SyncBuffer
 	cmd    *exec.Cmd
 	done   chan error
 }
@@ -146,7 +148,7 @@ func start(bin, issuerPath string, env ...string) (*server, error) {
 			return nil, err
 		}
 		base := "http://127.0.0.1:" + strconv.Itoa(port)
-		out := &syncBuffer{}
+		out := &testidp.SyncBuffer{}
 		cmd := exec.Command(bin, "serve")
 		cmd.Env = append(cleanEnv(),
 			"TOKEX_ADDR=127.0.0.1:"+strconv.Itoa(port), "TOKEX_ADMIN_ADDR=127.0.0.1:0",
@@ -231,23 +233,6 @@ func (s *server) stop() error {
 		<-s.done
 		return errors.New("tokex did not exit within 20s of SIGTERM")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ctx carries httpClient to both libraries.

@@ -1,14 +1,12 @@
 package reload_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +38,7 @@ type fixture struct {
 	idp        *testidp.IdP
 	app        *app.App
 	reader     *sdkmetric.ManualReader
-	logs       *syncBuffer
+	logs       *testidp.SyncBuffer
 	r          *reload.Reloader
 }
 
@@ -56,7 +54,7 @@ func policyYAML(idp *testidp.IdP, keysFile string, audiences ...string) string {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), idp: testidp.New(t), logs: &syncBuffer{}}
+	f := &fixture{t: t, dir: t.TempDir(), idp: testidp.New(t), logs: &testidp.SyncBuffer{}}
 	f.policyFile = filepath.Join(f.dir, "policy.yaml")
 	f.keysFile = filepath.Join(f.dir, "keys.json")
 	f.copyKeys("../keys/testdata/keys.json")
@@ -84,30 +82,6 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.r = reload.New(reload.Options{App: f.app, PolicyFile: f.policyFile, KeysFile: f.keysFile, Logger: log, Warm: 2 * time.Second})
 	return f
-}
-
-// syncBuffer is a log sink the registry's goroutines may write to while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }
 
 func (f *fixture) write(path, content string) {
