@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -18,21 +19,31 @@ const (
 )
 
 type metrics struct {
-	exchanges metric.Int64Counter
-	duration  metric.Float64Histogram
-	mu        sync.RWMutex
-	opts      map[metricKey]metric.MeasurementOption // built once per key, not per exchange
+	duration metric.Float64Histogram
+	mu       sync.RWMutex
+	series   map[metricKey]*series // built once per key, not per exchange
 }
 
 type metricKey struct {
 	outcome, code, reason, client, issuer, rule string
 }
 
+// series is one attribute set's measurements. The exchange count is an atomic
+// that an observable counter reports at collection (the OpenTelemetry pattern
+// for hot counters): the same cumulative tokex.exchanges, without an SDK
+// measurement per exchange.
+type series struct {
+	observe []metric.ObserveOption
+	record  []metric.RecordOption // kept, so that Record's variadic slice is not allocated per call
+	count   atomic.Int64
+}
+
 func newMetrics(m metric.Meter) *metrics {
-	out := &metrics{opts: map[metricKey]metric.MeasurementOption{}}
+	out := &metrics{series: map[metricKey]*series{}}
 	var err error
-	if out.exchanges, err = m.Int64Counter(MetricExchanges,
-		metric.WithDescription("Token exchanges, accepted or refused"), metric.WithUnit("{exchange}")); err != nil {
+	if _, err = m.Int64ObservableCounter(MetricExchanges,
+		metric.WithDescription("Token exchanges, accepted or refused"), metric.WithUnit("{exchange}"),
+		metric.WithInt64Callback(out.observe)); err != nil {
 		otelError(err)
 	}
 	if out.duration, err = m.Float64Histogram(MetricDuration,
@@ -47,6 +58,15 @@ func newMetrics(m metric.Meter) *metrics {
 // instrument definition is a programming error caught by the tests.
 func otelError(error) {}
 
+func (m *metrics) observe(_ context.Context, o metric.Int64Observer) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, s := range m.series {
+		o.Observe(s.count.Load(), s.observe...)
+	}
+	return nil
+}
+
 func (m *metrics) record(ctx context.Context, rec *record, xe *Error, d time.Duration) {
 	if m == nil {
 		return
@@ -56,23 +76,32 @@ func (m *metrics) record(ctx context.Context, rec *record, xe *Error, d time.Dur
 		k.outcome, k.code, k.reason = "refused", string(xe.Code), xe.Reason
 	}
 	m.mu.RLock()
-	attrs, ok := m.opts[k]
+	s, ok := m.series[k]
 	m.mu.RUnlock()
 	if !ok {
-		attrs = metric.WithAttributeSet(attribute.NewSet(
-			attribute.String(AttrOutcome, k.outcome),
-			attribute.String(AttrErrorCode, k.code),
-			attribute.String(AttrReason, k.reason),
-			attribute.String(AttrClientID, k.client),
-			attribute.String(AttrIssuer, k.issuer),
-			attribute.String(AttrRule, k.rule),
-		))
-		m.mu.Lock()
-		m.opts[k] = attrs
-		m.mu.Unlock()
+		s = m.add(k)
 	}
-	m.exchanges.Add(ctx, 1, attrs)
+	s.count.Add(1)
 	if d > 0 {
-		m.duration.Record(ctx, d.Seconds(), attrs)
+		m.duration.Record(ctx, d.Seconds(), s.record...)
 	}
+}
+
+func (m *metrics) add(k metricKey) *series {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.series[k]; ok {
+		return s
+	}
+	set := metric.WithAttributeSet(attribute.NewSet(
+		attribute.String(AttrOutcome, k.outcome),
+		attribute.String(AttrErrorCode, k.code),
+		attribute.String(AttrReason, k.reason),
+		attribute.String(AttrClientID, k.client),
+		attribute.String(AttrIssuer, k.issuer),
+		attribute.String(AttrRule, k.rule),
+	))
+	s := &series{observe: []metric.ObserveOption{set}, record: []metric.RecordOption{set}}
+	m.series[k] = s
+	return s
 }

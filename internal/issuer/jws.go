@@ -90,7 +90,7 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 		return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
 	}
 	claims := &tokenClaims{}
-	if err := jsonv2.Unmarshal(cb, claims); err != nil {
+	if err := decodeClaims(cb, claims); err != nil {
 		return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
 	}
 	tok := &jwt.Token{Raw: raw, Header: header, Claims: claims}

@@ -179,3 +179,21 @@ func TestEncodedURNs(t *testing.T) {
 		}
 	}
 }
+
+func TestIsForm(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/x-www-form-urlencoded":                   true,
+		"application/x-www-form-urlencoded; charset=UTF-8":    true,
+		"Application/X-WWW-Form-Urlencoded":                   true,
+		" application/x-www-form-urlencoded ":                 true,
+		"application/x-www-form-urlencoded; charset":          false, // malformed parameter
+		"application/x-www-form-urlencoded, application/json": false,
+		"application/json":                                    false,
+		"multipart/form-data; boundary=x":                     false,
+		"":                                                    false,
+	} {
+		if got := isForm(ct); got != want {
+			t.Errorf("isForm(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}

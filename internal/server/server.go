@@ -132,8 +132,7 @@ func (h *handlers) token(c *gin.Context) {
 		writeError(c, status, code, desc)
 	}
 	// RFC 6749 §3.2: the token endpoint takes a form body.
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
+	if !isForm(c.GetHeader("Content-Type")) {
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "bad_content_type", "Content-Type must be application/x-www-form-urlencoded")
 		return
 	}
@@ -213,6 +212,17 @@ func tokenResponseJSON(r *api.TokenResponse) []byte {
 // retryAfterSeconds is the Retry-After of a 503: about when an upstream's keys
 // are tried again.
 const retryAfterSeconds = "5"
+
+// isForm reports whether a Content-Type is the form media type; the exact
+// value most clients send is taken without parsing (RFC 9110 §8.3.1).
+func isForm(contentType string) bool {
+	const form = "application/x-www-form-urlencoded"
+	if contentType == form {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == form
+}
 
 // readBody reads the whole body, sized by Content-Length when it is given, so a
 // typical request costs one buffer instead of io.ReadAll's doublings.
