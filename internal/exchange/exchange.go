@@ -119,9 +119,7 @@ func (s *Service) Exchange(ctx context.Context, req Request) (*api.TokenResponse
 	resp, err := s.run(ctx, req, &rec)
 	var xe *Error
 	if err != nil {
-		if !errors.As(err, &xe) {
-			xe = &Error{Code: api.ErrServerError, Description: "internal error", Reason: "internal", Err: err}
-		}
+		xe = asError(err)
 		rec.code, rec.reason = xe.Code, xe.Reason
 	}
 	s.finish(ctx, span, &rec, xe)

@@ -284,6 +284,8 @@ func (s *Service) explainDelegation(ctx context.Context, st *State, f *api.Token
 }
 
 // asError is err as an *Error; every refusal of the exchange's steps is one.
+// (A function of its own: errors.As's target is then allocated only when
+// there is an error.)
 func asError(err error) *Error {
 	var xe *Error
 	if errors.As(err, &xe) {

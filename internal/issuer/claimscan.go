@@ -245,7 +245,7 @@ func (sc *claimScanner) claim(c *tokenClaims, name string) bool {
 	case "jti":
 		return sc.string(&c.ID)
 	case "aud":
-		return sc.audience(&c.Audience)
+		return sc.audience(c)
 	case "exp":
 		return sc.date(&c.ExpiresAt)
 	case "nbf":
@@ -253,19 +253,19 @@ func (sc *claimScanner) claim(c *tokenClaims, name string) bool {
 	case "iat":
 		return sc.date(&c.IssuedAt)
 	case "nonce":
-		return sc.anyString(&c.Nonce)
+		return sc.loose(&c.Nonce)
 	case "at_hash":
-		return sc.anyString(&c.AtHash)
+		return sc.loose(&c.AtHash)
 	case "token_use":
-		return sc.anyString(&c.TokenUse)
+		return sc.loose(&c.TokenUse)
 	case "azp":
-		return sc.anyString(&c.Azp)
+		return sc.loose(&c.Azp)
 	case "client_id":
-		return sc.anyString(&c.ClientID)
+		return sc.loose(&c.ClientID)
 	case "appid":
-		return sc.anyString(&c.AppID)
+		return sc.loose(&c.AppID)
 	case "tid":
-		return sc.anyString(&c.TenantID)
+		return sc.loose(&c.TenantID)
 	case "act":
 		start := sc.i
 		if !sc.value(1) {
@@ -283,22 +283,30 @@ func (sc *claimScanner) string(dst *string) bool {
 	return ok
 }
 
-func (sc *claimScanner) anyString(dst *any) bool {
-	s, ok := sc.str()
-	if ok {
-		*dst = s
-	}
-	return ok
-}
-
-func (sc *claimScanner) audience(dst *audience) bool {
+func (sc *claimScanner) loose(dst *looseString) bool {
 	switch sc.peek() {
 	case '"':
 		s, ok := sc.str()
-		*dst = audience{s}
+		*dst = looseString{s: s, present: true}
 		return ok
 	case 'n':
-		*dst = nil
+		*dst = looseString{}
+		return sc.literal("null")
+	}
+	*dst = looseString{present: true}
+	return sc.value(1)
+}
+
+// audience reads aud; a single audience is kept in c, not a slice of its own.
+func (sc *claimScanner) audience(c *tokenClaims) bool {
+	switch sc.peek() {
+	case '"':
+		s, ok := sc.str()
+		c.aud1[0] = s
+		c.Audience = c.aud1[:]
+		return ok
+	case 'n':
+		c.Audience = nil
 		return sc.literal("null")
 	case '[':
 	default:
@@ -307,7 +315,7 @@ func (sc *claimScanner) audience(dst *audience) bool {
 	sc.i++
 	out := audience{}
 	if sc.consume(']') {
-		*dst = out
+		c.Audience = out
 		return true
 	}
 	for {
@@ -320,7 +328,7 @@ func (sc *claimScanner) audience(dst *audience) bool {
 		if sc.consume(',') {
 			continue
 		}
-		*dst = out
+		c.Audience = out
 		return sc.consume(']')
 	}
 }

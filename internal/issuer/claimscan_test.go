@@ -21,6 +21,7 @@ var issuerClaims = map[string]string{
 	"google":             `{"iss":"https://accounts.google.com","azp":"1234.apps.googleusercontent.com","aud":"1234.apps.googleusercontent.com","sub":"110169484474386276334","hd":"example.com","email":"alice@example.com","email_verified":true,"at_hash":"HK6E_P6Dh8Y93mRNtsDB1Q","nonce":"n-0S6_WzA2Mj","iat":1790000000,"exp":1790003600}`,
 	"github actions":     `{"jti":"example-id","sub":"repo:octo-org/octo-repo:environment:prod","environment":"prod","aud":"https://github.com/octo-org","ref":"refs/heads/main","sha":"example-sha","repository":"octo-org/octo-repo","repository_owner":"octo-org","actor_id":"12","repository_visibility":"private","repository_id":"74","repository_owner_id":"65","run_id":"example-run-id","run_number":"10","run_attempt":"2","runner_environment":"github-hosted","actor":"octocat","workflow":"example-workflow","head_ref":"","base_ref":"","event_name":"workflow_dispatch","ref_type":"branch","job_workflow_ref":"octo-org/octo-automation/.github/workflows/oidc.yml@refs/heads/main","iss":"https://token.actions.githubusercontent.com","nbf":1790000000,"exp":1790000900,"iat":1790000000}`,
 	"kubernetes":         `{"aud":["https://sts.example.com"],"exp":1790003600,"iat":1790000000,"iss":"https://kubernetes.default.svc.cluster.local","jti":"d6e3c4f1","kubernetes.io":{"namespace":"shop","node":{"name":"node-1","uid":"0b1c"},"pod":{"name":"orders-7d9","uid":"5a6b"},"serviceaccount":{"name":"orders","uid":"9c8d"}},"nbf":1790000000,"sub":"system:serviceaccount:shop:orders"}`,
+	"odd types": `{"client_id":7,"nonce":false,"tid":null,"azp":{"a":[1,{"b":null}]},"aud":[],"at_hash":"","iss":"https://idp.example.com"}`,
 	"keycloak delegated": `{"exp":1790003600,"iat":1790000000,"jti":"onrtac:1","iss":"https://sso.example.com/realms/shop","aud":"orders","sub":"f:1:alice","typ":"Bearer","azp":"web","realm_access":{"roles":["offline_access","uma_authorization"]},"scope":"profile email","act":{"sub":"gateway","act":{"sub":"edge"}},"sid":"3f2e","acr":1.5e0,"amr":null,"tokex_tenant":-0}`,
 }
 
@@ -35,11 +36,17 @@ func TestScanClaimsIssuerShapes(t *testing.T) {
 			if err := jsonv2.Unmarshal([]byte(doc), &want); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(fast, want) {
+			if !sameClaims(fast, want) {
 				t.Errorf("fast path: %+v\njson v2:   %+v", fast, want)
 			}
 		})
 	}
+}
+
+// sameClaims compares what was decoded, not where a single aud is kept.
+func sameClaims(a, b tokenClaims) bool {
+	a.aud1, b.aud1 = [1]string{}, [1]string{}
+	return reflect.DeepEqual(a, b)
 }
 
 // TestScanClaimsDefers: what the scanner leaves to json v2, and json v2's
@@ -61,7 +68,8 @@ func TestScanClaimsDefers(t *testing.T) {
 		{`{"exp":"1790000000"}`, false}, // kept, refused by the time check
 		{`{"aud":[1]}`, true},
 		{`{"aud":{}}`, true},
-		{`{"client_id":7}`, false},
+		{`{"client_id":{"a":1,"a":2}}`, true},
+		{`{"client_id":"\u0061"}`, false},
 		{`{"sub":"a"} {}`, true},
 		{`{"sub":"a",}`, true},
 		{`[]`, true},
@@ -85,7 +93,7 @@ func TestScanClaimsDefers(t *testing.T) {
 		if (err != nil) != tc.refuse || (werr != nil) != tc.refuse {
 			t.Errorf("%s: decodeClaims error %v, json v2 error %v; want refused=%v", tc.doc, err, werr, tc.refuse)
 		}
-		if err == nil && !reflect.DeepEqual(c, want) {
+		if err == nil && !sameClaims(c, want) {
 			t.Errorf("%s: decodeClaims %+v, json v2 %+v", tc.doc, c, want)
 		}
 	}
@@ -111,7 +119,7 @@ func FuzzScanClaims(f *testing.F) {
 		if err := jsonv2.Unmarshal(b, &want); err != nil {
 			t.Fatalf("fast path took %q, json v2 refuses it: %v", b, err)
 		}
-		if !reflect.DeepEqual(fast, want) {
+		if !sameClaims(fast, want) {
 			t.Fatalf("%q: fast path %+v, json v2 %+v", b, fast, want)
 		}
 	})

@@ -77,7 +77,15 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 		}
 		return nil, nil, nil, refuse(ReasonMalformed, nil, "the token is not a JWT: expected three base64url segments separated by dots")
 	}
-	parts := strings.SplitN(raw, ".", 3)
+	// One allocation holds what every token needs.
+	d := &struct {
+		tok    jwt.Token
+		claims tokenClaims
+		parts  [3]string
+	}{}
+	d.parts[0], d.parts[1], _ = strings.Cut(raw, ".")
+	d.parts[1], d.parts[2], _ = strings.Cut(d.parts[1], ".")
+	parts := d.parts[:]
 	notJWS := func(err error) error {
 		return refuse(ReasonMalformed, err, "the token could not be decoded: it is not a well-formed JWS compact serialization")
 	}
@@ -85,21 +93,28 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 	if err != nil {
 		return nil, nil, nil, notJWS(err)
 	}
-	cb, err := decodeSegment(parts[1])
+	// The claims and the signature share one buffer, never written after
+	// decoding: the claims' strings are substrings of it.
+	enc := base64.RawURLEncoding
+	buf := make([]byte, enc.DecodedLen(len(parts[1]))+enc.DecodedLen(len(parts[2])))
+	n, err := enc.Decode(buf, []byte(parts[1]))
 	if err != nil {
 		return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
 	}
-	claims := &tokenClaims{}
+	cb, sig := buf[:n:n], buf[n:]
+	claims := &d.claims
 	if err := decodeClaims(cb, claims); err != nil {
 		return nil, nil, nil, refuse(ReasonMalformed, err, "the token's claims are not a valid JSON object of the expected shape")
 	}
-	tok := &jwt.Token{Raw: raw, Header: header, Claims: claims}
+	tok := &d.tok
+	tok.Raw, tok.Header, tok.Claims = raw, header, claims
 	alg, _ := header["alg"].(string)
 	if tok.Method = jwt.GetSigningMethod(alg); tok.Method == nil {
 		return tok, parts, claims, nil
 	}
-	if tok.Signature, err = decodeSegment(parts[2]); err != nil {
+	if n, err = enc.Decode(sig, []byte(parts[2])); err != nil {
 		return nil, nil, nil, notJWS(err)
 	}
+	tok.Signature = sig[:n]
 	return tok, parts, claims, nil
 }

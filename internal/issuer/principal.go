@@ -52,8 +52,9 @@ func (p *Principal) Claims() (map[string]any, error) {
 
 // tokenClaims is what validation needs; the rest is decoded only on demand.
 // Time claims are read in place (numericDate) and aud is a plain type: jwt's
-// NumericDate and ClaimStrings would allocate per claim, on every exchange. Non-registered
-// claims are `any` so that an odd type is a tell, not a parse error.
+// NumericDate and ClaimStrings would allocate per claim, on every exchange.
+// Non-registered claims are looseStrings, so that an odd type is a tell, not
+// a parse error.
 type tokenClaims struct {
 	Issuer    string      `json:"iss"`
 	Subject   string      `json:"sub"`
@@ -62,16 +63,41 @@ type tokenClaims struct {
 	NotBefore numericDate `json:"nbf"`
 	IssuedAt  numericDate `json:"iat"`
 	ID        string      `json:"jti"`
-	Nonce     any         `json:"nonce,omitempty"`
-	AtHash    any         `json:"at_hash,omitempty"`
-	TokenUse  any         `json:"token_use,omitempty"`
-	Azp       any         `json:"azp,omitempty"`
-	ClientID  any         `json:"client_id,omitempty"`
-	AppID     any         `json:"appid,omitempty"`
-	TenantID  any         `json:"tid,omitempty"`
+	Nonce     looseString `json:"nonce"`
+	AtHash    looseString `json:"at_hash"`
+	TokenUse  looseString `json:"token_use"`
+	Azp       looseString `json:"azp"`
+	ClientID  looseString `json:"client_id"`
+	AppID     looseString `json:"appid"`
+	TenantID  looseString `json:"tid"`
 	// Act is only looked at, not decoded: whether the token is already
 	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
 	Act jsontext.Value `json:"act,omitempty"`
+
+	aud1 [1]string // a single aud, without a slice of its own
+}
+
+// looseString is a claim that is usually a string. present is false when it
+// is absent or null; s is "" when it is not a string.
+type looseString struct {
+	s       string
+	present bool
+}
+
+func (l *looseString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	*l = looseString{present: v.Kind() != 'n'}
+	if v.Kind() == '"' {
+		s, err := jsontext.AppendUnquote(nil, v)
+		if err != nil {
+			return err
+		}
+		l.s = string(s)
+	}
+	return nil
 }
 
 // audience is aud: a string or an array of strings (RFC 7519 §4.1.3); null is
@@ -190,11 +216,6 @@ func (c *tokenClaims) GetIssuer() (string, error)                   { return c.I
 func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
 func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings(c.Audience), nil
-}
-
-func str(v any) string {
-	s, _ := v.(string)
-	return s
 }
 
 // WithClaims sets the claims Claims returns, for a Principal built from claims

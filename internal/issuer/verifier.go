@@ -244,9 +244,9 @@ func checkSubject(claims *tokenClaims) error {
 // name the same; a token of one tenant must never pass as another's (Entra
 // ID: validate tid against iss).
 func (v *verifier) checkTenant(claims *tokenClaims, tenant string) error {
-	if tenant != "" && str(claims.TenantID) != tenant {
+	if tenant != "" && claims.TenantID.s != tenant {
 		return refuse(ReasonTenant, nil, "the token's tid claim %q does not match the tenant %q of its iss; issuer %q accepts a tenant's tokens only with that tenant's tid",
-			clip(str(claims.TenantID)), tenant, v.cfg.Name)
+			clip(claims.TenantID.s), tenant, v.cfg.Name)
 	}
 	return nil
 }
@@ -276,7 +276,7 @@ func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud audien
 	}
 	if v.cfg.AudienceClaim == "client_id" {
 		// AWS Cognito access tokens carry no aud; client_id names the app.
-		if c := str(claims.ClientID); c != "" {
+		if c := claims.ClientID.s; c != "" {
 			return audience{c}, v.cfg.Audiences
 		}
 		return nil, v.cfg.Audiences
@@ -320,9 +320,9 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, ten
 	if iat, _ := claims.GetIssuedAt(); iat != nil {
 		p.IssuedAt = iat.Time
 	}
-	for _, c := range []any{claims.Azp, claims.ClientID, claims.AppID} {
-		if s := str(c); s != "" {
-			p.ClientID = s
+	for _, c := range [...]looseString{claims.Azp, claims.ClientID, claims.AppID} {
+		if c.s != "" {
+			p.ClientID = c.s
 			break
 		}
 	}
@@ -332,15 +332,15 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, ten
 // idTokenTell says why a token looks like an OpenID Connect ID token, or "".
 func idTokenTell(c *tokenClaims, accepted []string) string {
 	switch {
-	case str(c.TokenUse) == "id":
+	case c.TokenUse.s == "id":
 		return "token_use is id"
-	case c.Nonce != nil:
+	case c.Nonce.present:
 		return "it carries a nonce claim"
-	case c.AtHash != nil:
+	case c.AtHash.present:
 		return "it carries an at_hash claim"
 	}
 	// An ID token's aud is the client it was issued to (OIDC Core §2).
-	azp := str(c.Azp)
+	azp := c.Azp.s
 	if azp != "" && len(c.Audience) == 1 && c.Audience[0] == azp && !slices.Contains(accepted, azp) {
 		return "its audience is the client id " + fmt.Sprintf("%q", clip(azp))
 	}

@@ -74,9 +74,11 @@ func newSigner(alg string, key crypto.Signer) (signer, error) {
 
 // sign returns the JWS signature of input in its compact form.
 func (s signer) sign(input string) ([]byte, error) {
-	msg := []byte(input)
-	if s.alg != EdDSA {
-		sum := sha256.Sum256(msg)
+	var msg []byte
+	if s.alg == EdDSA {
+		msg = []byte(input) // Ed25519 signs the message itself (RFC 8032 §5.1.6)
+	} else {
+		sum := sha256.Sum256([]byte(input)) // hashed in place, without a copy of input
 		msg = sum[:]
 	}
 	sig, err := s.key.Sign(rand.Reader, msg, s.opts)
