@@ -19,6 +19,7 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/telemetry"
 )
 
 // Request is one token request: the form and the credentials the transport saw.
@@ -394,22 +395,25 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if xe != nil {
 		outcome = "refused"
 	}
-	// The exchange's attributes go on its root span in one call: step spans
-	// carry only what failed, so the happy path allocates as little as it can.
-	attrs := [7]attribute.KeyValue{
-		attribute.String(AttrOutcome, outcome),
-		attribute.String(AttrClientID, rec.clientID),
-		attribute.String(AttrIssuer, rec.issuer),
-		attribute.String(AttrRule, rec.rule),
-		attribute.String(AttrAudience, rec.audience),
-	}
-	n := 5
 	if xe != nil {
-		attrs[5], attrs[6] = attribute.String(AttrErrorCode, string(xe.Code)), attribute.String(AttrReason, xe.Reason)
-		n = 7
 		span.SetStatus(codes.Error, xe.Reason)
 	}
 	if span.IsRecording() {
+		// The exchange's attributes go on its root span in one call: step
+		// spans carry only what failed. (Built only for a recording span: the
+		// array escapes to the heap.)
+		attrs := [7]attribute.KeyValue{
+			attribute.String(AttrOutcome, outcome),
+			attribute.String(AttrClientID, rec.clientID),
+			attribute.String(AttrIssuer, rec.issuer),
+			attribute.String(AttrRule, rec.rule),
+			attribute.String(AttrAudience, rec.audience),
+		}
+		n := 5
+		if xe != nil {
+			attrs[5], attrs[6] = attribute.String(AttrErrorCode, string(xe.Code)), attribute.String(AttrReason, xe.Reason)
+			n = 7
+		}
 		span.SetAttributes(attrs[:n]...)
 	}
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
@@ -444,10 +448,16 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 		log = append(log, slog.String("trace_id", sc.TraceID().String()))
 	}
 	// The handler directly, not Logger.LogAttrs: the logger would walk the
-	// stack for a source position the audit event never shows.
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "exchange", 0)
+	// stack for a source position the audit event never shows. A failing
+	// audit writer cannot be answered from here.
+	now := time.Now()
+	if h, ok := s.audit.Handler().(*telemetry.AuditHandler); ok {
+		_ = h.HandleAttrs(ctx, now, slog.LevelInfo, "exchange", log)
+		return
+	}
+	r := slog.NewRecord(now, slog.LevelInfo, "exchange", 0)
 	r.AddAttrs(log...)
-	_ = s.audit.Handler().Handle(ctx, r) // a failing audit writer cannot be answered from here
+	_ = s.audit.Handler().Handle(ctx, r)
 }
 
 func clip(s string) string {

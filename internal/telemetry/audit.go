@@ -11,13 +11,13 @@ import (
 	"github.com/tokex/tokex/internal/jsonenc"
 )
 
-// auditHandler is slog.JSONHandler with a fast path for the audit log, which
+// AuditHandler is slog.JSONHandler with a fast path for the audit log, which
 // writes one line per exchange: a record whose attributes are all strings
 // that need no escape, integers, booleans, durations or times is appended
 // directly; any other record, and any handler with a group, goes to a
 // JSONHandler on the same writer and lock. The output is byte for byte
 // JSONHandler's (TestAuditHandler).
-type auditHandler struct {
+type AuditHandler struct {
 	out      *lockedWriter
 	opts     *slog.HandlerOptions
 	fallback slog.Handler // holds the WithAttrs attributes too
@@ -40,52 +40,81 @@ func newAuditHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
 		opts = &slog.HandlerOptions{}
 	}
 	out := &lockedWriter{w: w}
-	return &auditHandler{out: out, opts: opts, fallback: slog.NewJSONHandler(out, opts)}
+	return &AuditHandler{out: out, opts: opts, fallback: slog.NewJSONHandler(out, opts)}
 }
 
-func (h *auditHandler) Enabled(ctx context.Context, l slog.Level) bool {
+func (h *AuditHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return h.fallback.Enabled(ctx, l)
 }
 
-func (h *auditHandler) WithAttrs(as []slog.Attr) slog.Handler {
+func (h *AuditHandler) WithAttrs(as []slog.Attr) slog.Handler {
 	pre, ok := appendPlainAttrs(h.pre, as)
 	if !ok {
 		return h.fallback.WithAttrs(as)
 	}
-	return &auditHandler{out: h.out, opts: h.opts, fallback: h.fallback.WithAttrs(as), pre: pre}
+	return &AuditHandler{out: h.out, opts: h.opts, fallback: h.fallback.WithAttrs(as), pre: pre}
 }
 
-func (h *auditHandler) WithGroup(name string) slog.Handler { return h.fallback.WithGroup(name) }
+func (h *AuditHandler) WithGroup(name string) slog.Handler { return h.fallback.WithGroup(name) }
 
 var auditBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-func (h *auditHandler) Handle(ctx context.Context, r slog.Record) error {
+func (h *AuditHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handle(ctx, r.Time, r.Level, r.Message, nil, &r)
+}
+
+// HandleAttrs is Handle for the record of t, level, msg and attrs, without
+// building a slog.Record: one keeps five attributes inline and allocates for
+// more, and an exchange's audit event has ten.
+func (h *AuditHandler) HandleAttrs(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr) error {
+	return h.handle(ctx, t, level, msg, attrs, nil)
+}
+
+// handle writes the record (r, or the one of t, level, msg and attrs) on the
+// fast path, or hands it to the JSONHandler.
+func (h *AuditHandler) handle(ctx context.Context, t time.Time, level slog.Level, msg string, attrs []slog.Attr, r *slog.Record) error {
+	fallback := func() error {
+		if r == nil {
+			rec := slog.NewRecord(t, level, msg, 0)
+			rec.AddAttrs(attrs...)
+			r = &rec
+		}
+		return h.fallback.Handle(ctx, *r)
+	}
 	if h.opts.AddSource || h.opts.ReplaceAttr != nil {
-		return h.fallback.Handle(ctx, r)
+		return fallback()
 	}
 	bp := auditBuffers.Get().(*[]byte)
 	defer auditBuffers.Put(bp)
 	b := append((*bp)[:0], '{')
 	ok := true
-	if !r.Time.IsZero() {
-		b, ok = appendTime(jsonenc.Member(b, slog.TimeKey), r.Time.Round(0))
+	if !t.IsZero() {
+		b, ok = appendTime(jsonenc.Member(b, slog.TimeKey), t.Round(0))
 	}
 	if ok {
-		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.LevelKey), r.Level.String())
+		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.LevelKey), level.String())
 	}
 	if ok {
-		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.MessageKey), r.Message)
+		b, ok = jsonenc.AppendPlain(jsonenc.Member(b, slog.MessageKey), msg)
 	}
 	if !ok {
-		return h.fallback.Handle(ctx, r)
+		return fallback()
 	}
 	b = append(b, h.pre...)
-	r.Attrs(func(a slog.Attr) bool {
-		b, ok = appendPlainAttr(b, a)
-		return ok
-	})
+	if r != nil {
+		r.Attrs(func(a slog.Attr) bool {
+			b, ok = appendPlainAttr(b, a)
+			return ok
+		})
+	} else {
+		for _, a := range attrs {
+			if b, ok = appendPlainAttr(b, a); !ok {
+				break
+			}
+		}
+	}
 	if !ok {
-		return h.fallback.Handle(ctx, r)
+		return fallback()
 	}
 	b = append(b, '}', '\n')
 	*bp = b

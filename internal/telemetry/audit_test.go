@@ -81,6 +81,14 @@ func TestAuditHandler(t *testing.T) {
 				if err := h.Handle(context.Background(), r); err != nil {
 					t.Fatal(err)
 				}
+				// The same record through HandleAttrs, which the exchange uses.
+				if ah, ok := h.(*AuditHandler); ok {
+					if err := ah.HandleAttrs(context.Background(), ts, tc.level, msg, tc.attrs); err != nil {
+						t.Fatal(err)
+					}
+				} else if err := h.Handle(context.Background(), r); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if fast.String() != want.String() {
 				t.Errorf("audit handler:\n  %s\nslog.JSONHandler:\n  %s", fast.String(), want.String())
