@@ -168,6 +168,15 @@ func (sc *claimScanner) literal(lit string) bool {
 	return false
 }
 
+// plain marks the ASCII bytes a string holds as themselves: not a quote, a
+// backslash or a control character.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads a string without escapes and returns its contents; a string with
 // an escape or a control character is left to json v2.
 func (sc *claimScanner) str() (string, bool) {
@@ -175,23 +184,24 @@ func (sc *claimScanner) str() (string, bool) {
 		return "", false
 	}
 	start := sc.i + 1
-	ascii := true
-	for i := start; i < len(sc.b); i++ {
-		switch c := sc.b[i]; {
-		case c == '"':
-			s := sc.s[start:i]
-			if !ascii && !utf8.ValidString(s) {
-				return "", false
-			}
-			sc.i = i + 1
-			return s, true
-		case c < 0x20 || c == '\\':
+	i := start
+	for i < len(sc.b) && plain[sc.b[i]] {
+		i++
+	}
+	if i < len(sc.b) && sc.b[i] >= utf8.RuneSelf {
+		// Not ASCII: scan on, then check the UTF-8.
+		for i < len(sc.b) && (plain[sc.b[i]] || sc.b[i] >= utf8.RuneSelf) {
+			i++
+		}
+		if !utf8.ValidString(sc.s[start:i]) {
 			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
 		}
 	}
-	return "", false
+	if i == len(sc.b) || sc.b[i] != '"' {
+		return "", false // unterminated, an escape or a control character
+	}
+	sc.i = i + 1
+	return sc.s[start:i], true
 }
 
 // number reads a number as RFC 8259 §6 writes it.
