@@ -134,10 +134,10 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(config.SupportedAlgorithms, alg) {
 		why := ""
-		switch {
-		case strings.EqualFold(alg, "none"):
+		switch config.ClassifyAlg(alg) {
+		case config.AlgUnsigned:
 			why = ": an unsigned assertion is never accepted"
-		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+		case config.AlgHMAC:
 			why = ": HMAC is never accepted, the key must be the client's private key"
 		}
 		return nil, failedf(c, "assertion_algorithm", "client_assertion algorithm %q is not allowed (allowed: %s)%s", clip(alg), strings.Join(config.SupportedAlgorithms, ", "), why)

@@ -732,3 +732,15 @@ func TestUnknownKeySuggestion(t *testing.T) {
 		})
 	}
 }
+
+func TestClassifyAlg(t *testing.T) {
+	for alg, want := range map[string]config.AlgClass{
+		"none": config.AlgUnsigned, "None": config.AlgUnsigned, "NONE": config.AlgUnsigned,
+		"HS256": config.AlgHMAC, "hs512": config.AlgHMAC, "HS": config.AlgHMAC,
+		"RS256": config.AlgOther, "ES256": config.AlgOther, "EdDSA": config.AlgOther, "": config.AlgOther, "nonee": config.AlgOther,
+	} {
+		if got := config.ClassifyAlg(alg); got != want {
+			t.Errorf("ClassifyAlg(%q) = %d, want %d", alg, got, want)
+		}
+	}
+}

@@ -37,6 +37,27 @@ const (
 // SupportedAlgorithms are the asymmetric JWS algorithms an upstream issuer may use.
 var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 
+// AlgClass is a kind of JWS algorithm tokex never accepts, whatever a policy
+// says (RFC 8725 §3.1, §3.2); each refusal names it in its own words.
+type AlgClass int
+
+const (
+	AlgOther    AlgClass = iota // not one of the classes below
+	AlgUnsigned                 // "none": an unsigned token
+	AlgHMAC                     // HS256 and the like: a shared secret, not a key pair
+)
+
+// ClassifyAlg says whether alg is one of the algorithms never accepted.
+func ClassifyAlg(alg string) AlgClass {
+	switch {
+	case strings.EqualFold(alg, "none"):
+		return AlgUnsigned
+	case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+		return AlgHMAC
+	}
+	return AlgOther
+}
+
 var (
 	nameRe       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 	sha256HexRe  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
@@ -243,10 +264,10 @@ func (p *Policy) validateIssuer(ps *Problems, at string, is Issuer) {
 	}
 	for j, a := range is.Algorithms {
 		path := fmt.Sprintf("%s.algorithms[%d]", at, j)
-		switch {
-		case strings.EqualFold(a, "none"):
+		switch class := ClassifyAlg(a); {
+		case class == AlgUnsigned:
 			ps.Add(path, "alg none is never accepted: it means an unsigned token")
-		case strings.HasPrefix(strings.ToUpper(a), "HS"):
+		case class == AlgHMAC:
 			ps.Add(path, "%s is an HMAC algorithm: never accepted for a JWKS issuer, since anyone holding the shared secret could mint tokens", a)
 		case !slices.Contains(SupportedAlgorithms, a):
 			ps.Add(path, "%q is not supported; use one of %s", a, strings.Join(SupportedAlgorithms, ", "))

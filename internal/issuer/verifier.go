@@ -138,10 +138,10 @@ func (v *verifier) checkAlg(tok *jwt.Token) error {
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(v.algs, alg) {
 		why := ""
-		switch {
-		case strings.EqualFold(alg, "none"):
+		switch config.ClassifyAlg(alg) {
+		case config.AlgUnsigned:
 			why = ": an unsigned token is never accepted"
-		case strings.HasPrefix(strings.ToUpper(alg), "HS"):
+		case config.AlgHMAC:
 			why = ": HMAC is never accepted for a JWKS issuer"
 		}
 		return refuse(ReasonAlgorithm, nil, "algorithm %q is not allowed for issuer %q (allowed: %s)%s",
