@@ -121,7 +121,8 @@ func (sc *claimScanner) object(depth int, c *tokenClaims) bool {
 	}
 }
 
-func (sc *claimScanner) array(depth int) bool {
+// array reads an array, each element with elem.
+func (sc *claimScanner) array(depth int, elem func() bool) bool {
 	if depth > scanMaxDepth || !sc.consume('[') {
 		return false
 	}
@@ -130,7 +131,7 @@ func (sc *claimScanner) array(depth int) bool {
 	}
 	for {
 		sc.ws()
-		if !sc.value(depth + 1) {
+		if !elem() {
 			return false
 		}
 		if sc.consume(',') {
@@ -148,7 +149,7 @@ func (sc *claimScanner) value(depth int) bool {
 	case '{':
 		return sc.object(depth, nil)
 	case '[':
-		return sc.array(depth)
+		return sc.array(depth, func() bool { return sc.value(depth + 1) })
 	case 't':
 		return sc.literal("true")
 	case 'f':
@@ -319,28 +320,16 @@ func (sc *claimScanner) audience(c *tokenClaims) bool {
 		c.Audience = nil
 		return sc.literal("null")
 	case '[':
-	default:
-		return false
-	}
-	sc.i++
-	out := audience{}
-	if sc.consume(']') {
+		out := audience{}
+		ok := sc.array(1, func() bool {
+			s, ok := sc.str()
+			out = append(out, s)
+			return ok
+		})
 		c.Audience = out
-		return true
+		return ok
 	}
-	for {
-		sc.ws()
-		s, ok := sc.str()
-		if !ok {
-			return false
-		}
-		out = append(out, s)
-		if sc.consume(',') {
-			continue
-		}
-		c.Audience = out
-		return sc.consume(']')
-	}
+	return false
 }
 
 func (sc *claimScanner) date(dst *numericDate) bool {

@@ -59,9 +59,11 @@ func (c *headerCache) decode(seg string) (map[string]any, error) {
 	return m, nil
 }
 
-// decodeSegment is golang-jwt's default segment decoding (RFC 7515 §2
-// base64url without padding), so tokens decode exactly as they did before.
-func decodeSegment(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+// segments is golang-jwt's default segment decoding (RFC 7515 §2 base64url
+// without padding), so tokens decode exactly as they did with its parser.
+var segments = base64.RawURLEncoding
+
+func decodeSegment(s string) ([]byte, error) { return segments.DecodeString(s) }
 
 // decode reads raw as a JWS compact serialization (RFC 7515 §7.1) without
 // verifying it. tok.Method is nil when alg names no method golang-jwt knows,
@@ -95,7 +97,7 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 	}
 	// The claims and the signature share one buffer, never written after
 	// decoding: the claims' strings are substrings of it.
-	enc := base64.RawURLEncoding
+	enc := segments
 	buf := make([]byte, enc.DecodedLen(len(parts[1]))+enc.DecodedLen(len(parts[2])))
 	n, err := enc.Decode(buf, []byte(parts[1]))
 	if err != nil {

@@ -156,9 +156,13 @@ func (n *numericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 // fromNumber sets n from a JSON number literal.
 func (n *numericDate) fromNumber(lit string) {
 	*n = numericDate{}
-	if sec, ok := smallInt(lit); ok { // the usual case, exact, without ParseFloat
-		n.set, n.d = true, jwt.NumericDate{Time: time.Unix(sec, 0)}
-		return
+	// The usual integer, without ParseFloat; 15 characters stay below 2^53,
+	// where a float64 is exact, so the result is ParseFloat's.
+	if len(lit) <= 15 {
+		if sec, err := strconv.ParseInt(lit, 10, 64); err == nil {
+			n.set, n.d = true, jwt.NumericDate{Time: time.Unix(sec, 0)}
+			return
+		}
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
@@ -167,22 +171,6 @@ func (n *numericDate) fromNumber(lit string) {
 		return
 	}
 	n.bad = clip(lit)
-}
-
-// smallInt reads a literal of 1 to 15 digits, which a float64 holds exactly.
-func smallInt(lit string) (int64, bool) {
-	if len(lit) == 0 || len(lit) > 15 || (lit[0] == '0' && len(lit) > 1) {
-		return 0, false
-	}
-	var n int64
-	for i := 0; i < len(lit); i++ {
-		c := lit[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // present reports whether the claim was given (even if invalid).
