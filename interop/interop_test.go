@@ -135,6 +135,25 @@ type server struct {
 	done   chan error
 }
 
+// startForTest starts a tokex of its own for t (as start does), stopped when
+// t ends; its output is logged if t failed.
+func startForTest(t *testing.T, issuerPath string, env ...string) *server {
+	t.Helper()
+	srv, err := start(tokex.bin, issuerPath, env...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.stop(); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("tokex output:\n%s", srv.out.String())
+		}
+	})
+	return srv
+}
+
 // start runs the binary (in demo mode unless env sets TOKEX_CONFIG) on a free loopback
 // port and waits for /readyz. TOKEX_ISSUER is set to the exact URL clients
 // use (base + issuerPath), so the metadata issuer, the iss of minted tokens
@@ -619,18 +638,7 @@ func TestVerifyGoOIDCRefuses(t *testing.T) {
 // it), and talks to it directly, the way a client that only knows the issuer
 // does.
 func TestIssuerWithPath(t *testing.T) {
-	srv, err := start(tokex.bin, "/sts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("tokex output:\n%s", srv.out.String())
-		}
-	})
+	srv := startForTest(t, "/sts")
 
 	// RFC 8414 §3.1: the metadata of issuer https://host/sts is at
 	// https://host/.well-known/oauth-authorization-server/sts.
@@ -724,18 +732,7 @@ rules:
 	if err := os.WriteFile(file, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := start(tokex.bin, "", "TOKEX_CONFIG="+file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := srv.stop(); err != nil {
-			t.Error(err)
-		}
-		if t.Failed() {
-			t.Logf("tokex output:\n%s", srv.out.String())
-		}
-	})
+	srv := startForTest(t, "", "TOKEX_CONFIG="+file)
 
 	p, err := oidc.NewProvider(ctx(t), srv.issuer) // TOKEX_ISSUER overrides the file's issuer, byte for byte
 	if err != nil {
