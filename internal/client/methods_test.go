@@ -118,13 +118,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("first use of an assertion: %v", err)
 	}
 
-	tests := []struct {
-		name     string
-		creds    client.Credentials
-		wantID   string
-		wantKind client.Kind
-		reason   string
-	}{
+	checkAll(t, r, api.AuthMethodPrivateKeyJWT, []authCase{
 		{name: "valid, aud = token endpoint", creds: jwtBearer(alice.sign(t, with(base, "jti", rand.Text()))), wantID: "alice"},
 		{name: "valid, aud = issuer", creds: jwtBearer(alice.sign(t, with(base, "jti", rand.Text(), "aud", issuer))), wantID: "alice"},
 		{name: "valid, aud list", creds: jwtBearer(alice.sign(t, with(base, "jti", rand.Text(), "aud", []string{"x", issuer}))), wantID: "alice"},
@@ -156,10 +150,25 @@ func TestPrivateKeyJWT(t *testing.T) {
 			creds: client.Credentials{Basic: true, BasicUser: "secret", BasicSecret: plainSecret, Assertion: alice.sign(t, with(base, "jti", rand.Text())), AssertionType: api.ClientAssertionTypeJWTBearer}},
 		{name: "secret for a private_key_jwt client", creds: client.Credentials{PostID: "alice", PostSecret: plainSecret}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
 		{name: "client_id alone for a private_key_jwt client", creds: client.Credentials{PostID: "alice"}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
-	}
-	for _, tc := range tests {
+	})
+}
+
+// authCase is one authentication attempt and its expected outcome: the
+// client id on success, else the kind and reason of the error.
+type authCase struct {
+	name     string
+	creds    client.Credentials
+	wantID   string
+	wantKind client.Kind
+	reason   string
+}
+
+// checkAll runs each case as a subtest; a success must use method.
+func checkAll(t *testing.T, r *client.Registry, method string, cases []authCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			check(t, r, tc.creds, tc.wantID, api.AuthMethodPrivateKeyJWT, tc.wantKind, tc.reason)
+			check(t, r, tc.creds, tc.wantID, method, tc.wantKind, tc.reason)
 		})
 	}
 }
@@ -239,13 +248,7 @@ func TestTLSClientAuth(t *testing.T) {
 	defer r.Close()
 	orders := selfSigned(t, pkix.Name{CommonName: "orders", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "orders.svc.example.com")
 	other := selfSigned(t, pkix.Name{CommonName: "billing", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "billing.svc.example.com")
-	tests := []struct {
-		name     string
-		creds    client.Credentials
-		wantID   string
-		wantKind client.Kind
-		reason   string
-	}{
+	checkAll(t, r, api.AuthMethodTLSClientAuth, []authCase{
 		{name: "subject DN", creds: client.Credentials{PostID: "by-dn", Cert: orders}, wantID: "by-dn"},
 		{name: "SAN DNS, other case", creds: client.Credentials{PostID: "by-dns", Cert: selfSigned(t, pkix.Name{CommonName: "x"}, "Orders.Svc.Example.com")}, wantID: "by-dns"},
 		{name: "subject DN mismatch", creds: client.Credentials{PostID: "by-dn", Cert: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
@@ -256,12 +259,7 @@ func TestTLSClientAuth(t *testing.T) {
 		{name: "secret for a tls_client_auth client", creds: client.Credentials{PostID: "by-dn", PostSecret: plainSecret, Cert: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
 		{name: "Basic for a tls_client_auth client", creds: client.Credentials{Basic: true, BasicUser: "by-dn", BasicSecret: plainSecret, Cert: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
 		{name: "unknown client with a certificate", creds: client.Credentials{PostID: "nobody", Cert: orders}, wantKind: client.Failed, reason: "unknown_client"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			check(t, r, tc.creds, tc.wantID, api.AuthMethodTLSClientAuth, tc.wantKind, tc.reason)
-		})
-	}
+	})
 }
 
 // TestMethodRestriction: a client configured for one secret method cannot use
