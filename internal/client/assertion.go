@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/replay"
 )
 
@@ -31,10 +33,11 @@ const (
 	maxJWKSBytes      = 1 << 20
 )
 
-// assertionClaims are the claims RFC 7523 §3 requires.
-type assertionClaims struct {
-	jwt.RegisteredClaims
-}
+// assertionClaims are the claims RFC 7523 §3 requires, read by the same
+// strict reader as subject tokens (internal/jws): claim names are
+// case-sensitive, a duplicate name is malformed, and NumericDates never
+// wrap around.
+type assertionClaims struct{ jws.Registered }
 
 // keyfunc builds the key source of one private_key_jwt client: its inline
 // JWKS, or its jwks_uri fetched by a fetcher of its own.
@@ -112,8 +115,11 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 		return nil, failedf(c, "assertion_malformed", "client_assertion is %d bytes; at most %d are accepted", len(c.Assertion), maxAssertionBytes)
 	}
 	claims := &assertionClaims{}
-	tok, _, err := jwt.NewParser().ParseUnverified(c.Assertion, claims)
-	if err != nil && (tok == nil || !errors.Is(err, jwt.ErrTokenUnverifiable)) {
+	tok, err := jws.Parse(c.Assertion, claims, &r.headers)
+	if err != nil {
+		if ce, ok := jws.AsClaimError(err); ok {
+			return nil, failedf(c, "assertion_malformed", "client_assertion is malformed: %s", ce)
+		}
 		return nil, failedf(c, "assertion_malformed", "client_assertion is not a well-formed signed JWT")
 	}
 	// RFC 7523 §3 items 1 and 2: iss and sub are both the client id.
@@ -146,18 +152,20 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 		return nil, &Error{Kind: Unavailable, Reason: "client_keys_unavailable", Description: fmt.Sprintf("the keys of client %q cannot be loaded; try again later", clip(id))}
 	}
 	now := r.opts.Now()
-	p := jwt.NewParser(
-		jwt.WithValidMethods(config.SupportedAlgorithms),
-		jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
-		jwt.WithLeeway(AssertionLeeway), jwt.WithTimeFunc(r.opts.Now),
-		jwt.WithAudience(r.auds...),
-	)
-	claims = &assertionClaims{}
-	if _, err := p.ParseWithClaims(c.Assertion, claims, e.kf.KeyfuncCtx(ctx)); err != nil {
+	key, err := e.kf.KeyfuncCtx(ctx)(tok)
+	if err == nil {
+		err = jws.Verify(tok, key)
+	} else {
+		err = fmt.Errorf("%w: %w", jwt.ErrTokenUnverifiable, err)
+	}
+	if err == nil {
+		err = r.validator.Validate(claims)
+	}
+	if err != nil {
 		return nil, r.assertionError(ctx, c, e, tok, err)
 	}
 	// RFC 7523 §3 item 4: exp limits the window; tokex wants a short one.
-	exp := claims.ExpiresAt.Time
+	exp := claims.ExpiresAt.Time()
 	if exp.Sub(now) > MaxAssertionLifetime+AssertionLeeway {
 		return nil, failedf(c, "assertion_lifetime", "client_assertion exp is %s ahead; at most %s is accepted", exp.Sub(now).Truncate(time.Second), MaxAssertionLifetime)
 	}
@@ -187,7 +195,7 @@ func (r *Registry) assertionError(ctx context.Context, c Credentials, e *entry, 
 		return failedf(c, "assertion_claims", "client_assertion has no exp claim; an expiry is required")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return failedf(c, "assertion_audience", "client_assertion aud must be %s (tokex's issuer or token endpoint)", quoteAll(r.auds))
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrECDSAVerification), errors.Is(err, rsa.ErrVerification), errors.Is(err, jwt.ErrEd25519Verification):
 		return failedf(c, "assertion_signature", "client_assertion signature does not verify with the keys of client %q", clip(e.id))
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		kid, _ := tok.Header["kid"].(string)

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/replay"
 )
 
@@ -56,7 +58,10 @@ type Registry struct {
 	methods []string
 	opts    Options
 	auds    []string
-	cancel  context.CancelFunc
+	// validator checks an assertion's time claims and audience (RFC 7523 §3).
+	validator *jwt.Validator
+	headers   jws.HeaderCache
+	cancel    context.CancelFunc
 }
 
 // NewRegistry builds the registry from validated config. Clients with a
@@ -77,6 +82,8 @@ func NewRegistry(cs []config.Client, o Options) *Registry {
 	if o.Issuer != "" {
 		r.auds = []string{o.Issuer, o.Issuer + "/token"}
 	}
+	r.validator = jwt.NewValidator(jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithLeeway(AssertionLeeway), jwt.WithTimeFunc(o.Now), jwt.WithAudience(r.auds...))
 	for _, c := range cs {
 		e := &entry{id: c.ID, auth: c.Auth, subjectDN: c.TLSClientAuthSubjectDN, sanDNS: c.TLSClientAuthSANDNS}
 		if c.UsesSecret() {

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -66,6 +67,25 @@ func (s signer) sign(t *testing.T, claims jwt.MapClaims) string {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// signRaw signs payload as it is (JSON that jwt.MapClaims cannot write:
+// duplicate or odd members), with kid.
+func (s signer) signRaw(t *testing.T, payload string) string {
+	t.Helper()
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString([]byte(`{"alg":"ES256","kid":"`+s.kid+`","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodES256.Sign(input, s.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return input + "." + enc.EncodeToString(sig)
+}
+
+// rawAssertion is claims as JSON followed by extra, verbatim.
+func rawAssertion(claims jwt.MapClaims, extra string) string {
+	b, _ := json.Marshal(claims)
+	return string(b[:len(b)-1]) + "," + extra + "}"
 }
 
 func assertionClaims(id string, now time.Time) jwt.MapClaims {
@@ -144,6 +164,16 @@ func TestPrivateKeyJWT(t *testing.T) {
 			creds: client.Credentials{Assertion: alice.sign(t, with(base, "jti", rand.Text())), AssertionType: "urn:x"}},
 		{name: "assertion type without assertion", creds: client.Credentials{AssertionType: api.ClientAssertionTypeJWTBearer}, wantKind: client.Failed, reason: "assertion_missing"},
 		{name: "not a JWT", creds: jwtBearer("not.a.jwt"), wantKind: client.Failed, reason: "assertion_malformed"},
+		// Issue 12 finding 7: assertions are read as strictly as subject tokens.
+		{name: "JTI is not jti (claim names are case-sensitive)", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", nil), `"JTI":"x1"`))), wantKind: client.Failed, reason: "assertion_claims"},
+		{name: "duplicate jti", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", "j1"), `"jti":"j2"`))), wantKind: client.Failed, reason: "assertion_malformed"},
+		{name: "duplicate iss (last would win)", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", rand.Text()), `"iss":"bob"`))), wantKind: client.Failed, reason: "assertion_malformed"},
+		{name: "aud [null, issuer]", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", rand.Text(), "aud", nil), `"aud":[null,"`+issuer+`"]`))), wantKind: client.Failed, reason: "assertion_malformed"},
+		{name: "nbf 1e19 is the far future", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", rand.Text()), `"nbf":1e19`))), wantKind: client.Failed, reason: "assertion_not_yet_valid"},
+		{name: "iat 9223372000000000000 is the far future", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", rand.Text(), "iat", nil), `"iat":9223372000000000000`))), wantKind: client.Failed, reason: "assertion_not_yet_valid"},
+		{name: "exp 1e300 is the far future, beyond the assertion window", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", rand.Text(), "exp", nil), `"exp":1e300`))), wantKind: client.Failed, reason: "assertion_lifetime"},
+		{name: "raw-signed control case is accepted", creds: jwtBearer(alice.signRaw(t, rawAssertion(with(base, "jti", nil), `"jti":"`+rand.Text()+`"`))), wantID: "alice"},
+		{name: "CRLF after the signature", creds: jwtBearer(alice.sign(t, with(base, "jti", rand.Text())) + "\r\n"), wantKind: client.Failed, reason: "assertion_malformed"},
 		{name: "assertion and secret at once", wantKind: client.Multiple,
 			creds: client.Credentials{PostID: "alice", PostSecret: plainSecret, Assertion: alice.sign(t, with(base, "jti", rand.Text())), AssertionType: api.ClientAssertionTypeJWTBearer}},
 		{name: "assertion and Basic at once", wantKind: client.Multiple,

@@ -131,6 +131,9 @@ func validateDelegation(ps *Problems, at string, r Rule, issuers map[string]bool
 		if strings.TrimSpace(r.ActorRequire) != "" {
 			ps.Add(at+".actor_require", "has no effect while delegation is forbidden; set delegation: allowed or required")
 		}
+		if r.AllowSelfDelegation {
+			ps.Add(at+".allow_self_delegation", "has no effect while delegation is forbidden; set delegation: allowed or required")
+		}
 	case DelegationAllowed, DelegationRequired:
 		if len(r.ActorIssuers) == 0 {
 			ps.Add(at+".actor_issuers", "delegation: %s needs the issuers whose actor tokens the rule trusts", r.Delegation)

@@ -101,6 +101,10 @@ type Rule struct {
 	Delegation   string   `yaml:"delegation"`
 	ActorIssuers []string `yaml:"actor_issuers"`
 	ActorRequire string   `yaml:"actor_require"` // CEL over actor and claims
+	// AllowSelfDelegation accepts an actor that is the subject itself (the
+	// same token, or the same iss and sub); refused by default, as it only
+	// launders a token through delegation.
+	AllowSelfDelegation bool `yaml:"allow_self_delegation"`
 	// AllowUnauthenticated serves callers with no client credentials (public
 	// federation); such a rule names no clients.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`

@@ -63,6 +63,11 @@ func (s *Service) delegate(ctx context.Context, st *State, f *issuerForm, pr *is
 	if !a.Trusts(actor.Issuer) {
 		return nil, refuse(api.ErrInvalidRequest, "actor_issuer_not_trusted", "actor_token: issuer %q is not trusted for actor tokens by rule %q", actor.Issuer, g.Rule)
 	}
+	// An actor that is the subject itself adds no party to the chain: it only
+	// turns an impersonation the rule may forbid into a delegation.
+	if !a.AllowSelf && (f.actorToken == f.subjectToken || (actor.IssuerURL == pr.IssuerURL && actor.Subject == pr.Subject)) {
+		return nil, refuse(api.ErrInvalidRequest, "self_delegation", "actor_token: the actor is the subject itself (same token, or the same iss and sub); rule %q does not allow self-delegation (allow_self_delegation)", g.Rule)
+	}
 	// RFC 8693 §4.4: when the subject names who may act for it, the actor must
 	// be that party.
 	if m, ok := claims["may_act"]; ok {
@@ -89,7 +94,7 @@ func (s *Service) delegate(ctx context.Context, st *State, f *issuerForm, pr *is
 }
 
 // issuerForm is what delegate reads of the request.
-type issuerForm struct{ actorToken, actorTokenType string }
+type issuerForm struct{ subjectToken, actorToken, actorTokenType string }
 
 func (s *Service) validateActor(ctx context.Context, st *State, raw, tokenType string) (*issuer.Principal, error) {
 	ctx, span := s.step(ctx, "tokex.actor_validation")
@@ -123,7 +128,10 @@ func chain(v any, max int) (*mint.Act, error) {
 		if depth >= max {
 			return nil, refuse(api.ErrInvalidRequest, "delegation_too_deep", "subject_token: its delegation chain is more than %d actors deep (token.max_delegation_depth)", max)
 		}
-		iss, _ := m["iss"].(string)
+		iss, _, ok := optString(m, "iss")
+		if !ok {
+			return nil, refuse(api.ErrInvalidRequest, "malformed_act", "subject_token: iss in the act claim must be a string (RFC 8693 §4.1)")
+		}
 		*next = &mint.Act{Sub: sub, Iss: iss}
 		next = &(*next).Act
 		v = m["act"]
@@ -139,11 +147,28 @@ func mayAct(v any, actor *issuer.Principal) error {
 	if !ok || sub == "" {
 		return refuse(api.ErrInvalidRequest, "malformed_may_act", "subject_token: the may_act claim must be an object with a sub (RFC 8693 §4.4)")
 	}
-	iss, hasIss := m["iss"].(string)
+	iss, hasIss, ok := optString(m, "iss")
+	if !ok {
+		// A malformed may_act is refused, never ignored: skipping its iss
+		// would let any issuer's actor with that sub act.
+		return refuse(api.ErrInvalidRequest, "malformed_may_act", "subject_token: iss in the may_act claim must be a string (RFC 8693 §4.4)")
+	}
 	if sub != actor.Subject || (hasIss && iss != actor.IssuerURL) {
 		return refuse(api.ErrInvalidRequest, "may_act_mismatch", "the actor is not the party the subject token's may_act claim authorizes to act for it (RFC 8693 §4.4)")
 	}
 	return nil
+}
+
+// optString is the optional member name of m. ok is false when it is present
+// but not a string (null included): a malformed member is refused, never
+// skipped.
+func optString(m map[string]any, name string) (s string, present, ok bool) {
+	v, present := m[name]
+	if !present {
+		return "", false, true
+	}
+	s, ok = v.(string)
+	return s, true, ok
 }
 
 // unauthenticated turns "no rule" for a caller without client credentials

@@ -83,6 +83,14 @@ rules:
     scopes: [a]
     delegation: required
     actor_issuers: [mesh, corp]
+  - name: self
+    clients: [orders]
+    issuers: [corp]
+    audience: https://self.example.com
+    scopes: [a]
+    delegation: allowed
+    actor_issuers: [corp]
+    allow_self_delegation: true
   - name: public
     allow_unauthenticated: true
     issuers: [other]
@@ -118,6 +126,13 @@ func TestDelegation(t *testing.T) {
 		"actor-plain":       who("mesh", "https://mesh.example.com", "orders", nil),
 		"actor-other":       who("other", "https://other.example.com", "svc-orders", nil),
 		"public-subject":    who("other", "https://other.example.com", "wl-1", nil),
+		// Issue 12 finding 5: malformed members are refused, never ignored.
+		"subject-may-iss-number": who("corp", "https://idp.example.com", "alice", map[string]any{"may_act": map[string]any{"sub": "svc-orders", "iss": float64(7)}}),
+		"subject-may-iss-null":   who("corp", "https://idp.example.com", "alice", map[string]any{"may_act": map[string]any{"sub": "svc-orders", "iss": nil}}),
+		"subject-may-null":       who("corp", "https://idp.example.com", "alice", map[string]any{"may_act": nil}),
+		"subject-act-iss-number": who("corp", "https://idp.example.com", "alice", map[string]any{"act": map[string]any{"sub": "svc-a", "iss": float64(7)}}),
+		"subject-act-deep-bad":   who("corp", "https://idp.example.com", "alice", map[string]any{"act": map[string]any{"sub": "svc-a", "act": map[string]any{"sub": true}}}),
+		"actor-self":             who("corp", "https://idp.example.com", "alice", nil),
 	}
 	svc, ks := newDelegationService(t, delegationPolicy, ver, false)
 	tests := []struct {
@@ -156,6 +171,15 @@ func TestDelegation(t *testing.T) {
 		{name: "actor_require false", subject: "subject", actor: "actor-plain", audience: "https://allowed.example.com", wantCode: api.ErrInvalidRequest, wantReason: "actor_condition_not_met"},
 		{name: "chain past the depth limit", subject: "subject-deep", actor: "actor", audience: "https://allowed.example.com", wantCode: api.ErrInvalidRequest, wantReason: "delegation_too_deep"},
 		{name: "subject chain already past the limit", subject: "subject-too-deep", audience: "https://forbidden.example.com", wantCode: api.ErrInvalidRequest, wantReason: "delegation_too_deep"},
+		{name: "may_act with a numeric iss", subject: "subject-may-iss-number", actor: "actor", audience: "https://allowed.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_may_act"},
+		{name: "may_act with a null iss", subject: "subject-may-iss-null", actor: "actor", audience: "https://allowed.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_may_act"},
+		{name: "may_act null", subject: "subject-may-null", actor: "actor", audience: "https://allowed.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_may_act"},
+		{name: "act with a numeric iss is refused, not copied without it", subject: "subject-act-iss-number", audience: "https://forbidden.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_act"},
+		{name: "nested act with a non-string sub", subject: "subject-act-deep-bad", audience: "https://forbidden.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_act"},
+		{name: "self-delegation: the subject token as actor", subject: "subject", actor: "subject", audience: "https://required.example.com", wantCode: api.ErrInvalidRequest, wantReason: "self_delegation"},
+		{name: "self-delegation: same iss and sub", subject: "subject", actor: "actor-self", audience: "https://required.example.com", wantCode: api.ErrInvalidRequest, wantReason: "self_delegation"},
+		{name: "self-delegation where the rule allows it", subject: "subject", actor: "actor-self", audience: "https://self.example.com",
+			wantAct: map[string]any{"sub": "alice", "iss": "https://idp.example.com"}},
 		{name: "malformed act in the subject", subject: "subject-bad-act", audience: "https://forbidden.example.com", wantCode: api.ErrInvalidRequest, wantReason: "malformed_act"},
 
 		{name: "unauthenticated caller on a public rule", subject: "public-subject", audience: "https://public.example.com", creds: &client.Credentials{}, wantClient: "public"},

@@ -192,7 +192,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	if err != nil {
 		return nil, unauthenticated(cl, err)
 	}
-	act, err := s.delegate(ctx, st, &issuerForm{f.ActorToken, f.ActorTokenType}, pr, grant)
+	act, err := s.delegate(ctx, st, &issuerForm{f.SubjectToken, f.ActorToken, f.ActorTokenType}, pr, grant)
 	if err != nil {
 		return nil, err
 	}

@@ -251,7 +251,7 @@ func explainClient(st *State, req ExplainRequest, x *Explanation) (*client.Clien
 // one check, then lists the actor token's own checks. The act claim it
 // returns is what the token would carry.
 func (s *Service) explainDelegation(ctx context.Context, st *State, f *api.TokenRequest, pr *issuer.Principal, g policy.Grant, x *Explanation) *mint.Act {
-	act, err := s.delegate(ctx, st, &issuerForm{f.ActorToken, f.ActorTokenType}, pr, g)
+	act, err := s.delegate(ctx, st, &issuerForm{f.SubjectToken, f.ActorToken, f.ActorTokenType}, pr, g)
 	switch {
 	case err != nil:
 		x.fail(StepDelegation, "delegation", asError(err))

@@ -9,6 +9,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // Check is the outcome of one check of a subject token, for `tokex explain`.
@@ -103,7 +104,7 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 		case !add(CheckKID, kidDetail(kid), err):
 			notRun("no key to verify with", CheckSignature)
 		default:
-			add(CheckSignature, "verifies with the keys of issuer "+fmt.Sprintf("%q", v.cfg.Name), v.checkSignature(tok, parts, claims, key))
+			add(CheckSignature, "verifies with the keys of issuer "+fmt.Sprintf("%q", v.cfg.Name), v.checkSignature(tok, claims, key))
 		}
 	}
 	add(CheckTime, timeDetail(claims), v.checkTime(claims))
@@ -176,9 +177,9 @@ func timeDetail(c *tokenClaims) string {
 	var parts []string
 	for _, t := range []struct {
 		name string
-		n    *numericDate
+		n    *jws.NumericDate
 	}{{"exp", &c.ExpiresAt}, {"nbf", &c.NotBefore}, {"iat", &c.IssuedAt}} {
-		if t.n.present() {
+		if t.n.Present() {
 			parts = append(parts, t.name+" "+t.n.String())
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // Options tune the registry; zero values take safe defaults.
@@ -64,7 +65,7 @@ type Registry struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	fetches metric.Int64Counter // nil without a Meter
-	headers headerCache
+	headers jws.HeaderCache
 
 	templates       map[string][]*template // issuers with {tenantid}, by the text before it
 	prefixLens      []int                  // distinct lengths of those prefixes

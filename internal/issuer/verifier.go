@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // verifier validates the tokens of one trusted issuer with its own keys.
@@ -89,7 +90,7 @@ func (v *verifier) verify(ctx context.Context, tok *jwt.Token, parts []string, c
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkSignature(tok, parts, claims, key); err != nil {
+	if err := v.checkSignature(tok, claims, key); err != nil {
 		return nil, err
 	}
 	if err := v.checkTime(claims); err != nil {
@@ -193,24 +194,13 @@ func (v *verifier) key(ctx context.Context, tok *jwt.Token) (any, error) {
 	return key, nil
 }
 
-func (v *verifier) checkSignature(tok *jwt.Token, parts []string, claims *tokenClaims, key any) error {
-	text := tok.Raw[:len(parts[0])+1+len(parts[1])] // the signing input, without a copy
-	var err error
-	switch k := key.(type) {
-	case jwt.VerificationKeySet:
-		// RFC 7515 §4.1.4: kid is optional; try every key of this issuer only.
-		err = jwt.ErrTokenUnverifiable
-		for _, one := range k.Keys {
-			if err = tok.Method.Verify(text, tok.Signature, one); err == nil {
-				break
-			}
-		}
-		if len(k.Keys) == 0 {
-			return refuse(ReasonKeysUnavailable, nil, "issuer %q has published no keys", v.cfg.Name)
-		}
-	default:
-		err = tok.Method.Verify(text, tok.Signature, key)
+func (v *verifier) checkSignature(tok *jwt.Token, claims *tokenClaims, key any) error {
+	// RFC 7515 §4.1.4: kid is optional; without one, every key of this
+	// issuer only is tried.
+	if k, ok := key.(jwt.VerificationKeySet); ok && len(k.Keys) == 0 {
+		return refuse(ReasonKeysUnavailable, nil, "issuer %q has published no keys", v.cfg.Name)
 	}
+	err := jws.Verify(tok, key)
 	if err != nil {
 		if graphToken(claims) {
 			return v.graphError(err)
@@ -269,7 +259,7 @@ func (v *verifier) checkIDToken(claims *tokenClaims, tokenType string) error {
 
 // audienceOf is the token's audience as the issuer reads it, and the
 // audiences the issuer accepts for tokens of tokenType.
-func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud audience, accepted []string) {
+func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud jws.Audience, accepted []string) {
 	if tokenType == config.TokenTypeIDToken {
 		// An ID token's aud is the client it was issued to (OIDC Core §2).
 		return claims.Audience, v.cfg.IDTokenAudiences
@@ -277,7 +267,7 @@ func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud audien
 	if v.cfg.AudienceClaim == "client_id" {
 		// AWS Cognito access tokens carry no aud; client_id names the app.
 		if c := claims.ClientID.s; c != "" {
-			return audience{c}, v.cfg.Audiences
+			return jws.Audience{c}, v.cfg.Audiences
 		}
 		return nil, v.cfg.Audiences
 	}

@@ -54,6 +54,19 @@ func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s
 
 func without(c claims, name string) claims { delete(c, name); return c }
 
+// rawClaim signs idp's usual claims with name set to the raw JSON value.
+func rawClaim(idp *testidp.IdP, name, value string) []testidp.SignOption {
+	return []testidp.SignOption{testidp.Payload(payload(without(idp.Claims("alice", stsAudience), name), `"`+name+`":`+value))}
+}
+
+// flipTrailingBits sets the unused low bits of the signature's last
+// character: the same bytes under a lax decoder, another spelling.
+func flipTrailingBits(tok string) string {
+	const alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alpha, tok[len(tok)-1])
+	return tok[:len(tok)-1] + string(alpha[last|1])
+}
+
 // payload is c as JSON with raw members put first: claims sets that
 // encoding/json would not write (duplicate, odd or invalid members).
 func payload(c claims, raw string) []byte {
@@ -196,6 +209,49 @@ func TestVerify(t *testing.T) {
 		{name: "exp is a numeric string", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "exp"), `"exp":"`+strconv.FormatInt(now.Add(time.Hour).Unix(), 10)+`"`))}, want: issuer.ReasonMalformed},
 		{name: "nbf null is no nbf", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "nbf"), `"nbf":null`))}},
 		{name: "invalid UTF-8 in a claim", opts: []testidp.SignOption{testidp.Payload(payload(a.Claims("alice", stsAudience), "\"xid\":\"\xff\""))}, want: issuer.ReasonMalformed},
+		// Issue 12 finding 1: a NumericDate beyond what a time holds is the far
+		// future (or past), never a wrapped-around date.
+		{name: "nbf 1e19 is the far future", opts: rawClaim(a, "nbf", "1e19"), want: issuer.ReasonNotYetValid, wantDesc: []string{"far future"}},
+		{name: "nbf 1e300 is the far future", opts: rawClaim(a, "nbf", "1e300"), want: issuer.ReasonNotYetValid, wantDesc: []string{"far future"}},
+		{name: "nbf 9.3e18 is the far future", opts: rawClaim(a, "nbf", "9.3e18"), want: issuer.ReasonNotYetValid},
+		{name: "nbf 9223372000000000000 is the far future", opts: rawClaim(a, "nbf", "9223372000000000000"), want: issuer.ReasonNotYetValid},
+		{name: "nbf 1e400 (beyond float64) is the far future", opts: rawClaim(a, "nbf", "1e400"), want: issuer.ReasonNotYetValid},
+		{name: "iat 1e19 is issued in the far future", opts: rawClaim(a, "iat", "1e19"), want: issuer.ReasonIssuedInFuture, wantDesc: []string{"far future"}},
+		{name: "iat 9223372000000000000", opts: rawClaim(a, "iat", "9223372000000000000"), want: issuer.ReasonIssuedInFuture},
+		{name: "exp -1e19 is the far past", opts: rawClaim(a, "exp", "-1e19"), want: issuer.ReasonExpired, wantDesc: []string{"far past"}},
+		{name: "exp -99999999999999 (short integer) is the far past", opts: rawClaim(a, "exp", "-99999999999999"), want: issuer.ReasonExpired, wantDesc: []string{"far past"}},
+		{name: "nbf -1e19 is the far past: no bar", opts: rawClaim(a, "nbf", "-1e19")},
+		{name: "exp 1e19 is the far future: accepted, the grant caps the lifetime", opts: rawClaim(a, "exp", "1e19"), check: func(t *testing.T, p *issuer.Principal) {
+			if p.Expiry.Year() != 9999 {
+				t.Errorf("Expiry = %v, want the end of year 9999", p.Expiry)
+			}
+		}},
+		// Issue 12 finding 2: a non-string member of aud is malformed, not skipped.
+		{name: "aud [null, accepted]", opts: rawClaim(a, "aud", `[null,"`+stsAudience+`"]`), want: issuer.ReasonMalformed, wantDesc: []string{"aud must be a string or an array of strings"}},
+		{name: "aud [1, accepted]", opts: rawClaim(a, "aud", `[1,"`+stsAudience+`"]`), want: issuer.ReasonMalformed},
+		{name: "aud [[accepted]]", opts: rawClaim(a, "aud", `[["`+stsAudience+`"]]`), want: issuer.ReasonMalformed},
+		{name: "aud object", opts: rawClaim(a, "aud", `{"a":"`+stsAudience+`"}`), want: issuer.ReasonMalformed},
+		{name: "aud true", opts: rawClaim(a, "aud", `true`), want: issuer.ReasonMalformed},
+		// Issue 12 finding 3: base64url exactly as RFC 7515 §2, one spelling per token.
+		{name: "CRLF appended to the signature", raw: func() string { return a.Sign(a.Claims("alice", stsAudience)) + "\r\n" }, want: issuer.ReasonMalformed},
+		{name: "LF inside the signature", raw: func() string {
+			t := a.Sign(a.Claims("alice", stsAudience))
+			return t[:len(t)-10] + "\n" + t[len(t)-10:]
+		}, want: issuer.ReasonMalformed},
+		{name: "CR inside the claims", raw: func() string {
+			t := a.Sign(a.Claims("alice", stsAudience))
+			i := strings.IndexByte(t, '.') + 5
+			return t[:i] + "\r" + t[i:]
+		}, want: issuer.ReasonMalformed},
+		{name: "space inside the header", raw: func() string {
+			t := a.Sign(a.Claims("alice", stsAudience))
+			return t[:3] + " " + t[3:]
+		}, want: issuer.ReasonMalformed},
+		{name: "standard alphabet in the signature", raw: func() string {
+			t := a.Sign(a.Claims("alice", stsAudience))
+			return strings.NewReplacer("-", "+", "_", "/").Replace(t[:strings.LastIndexByte(t, '.')+1]) + strings.NewReplacer("-", "+", "_", "/").Replace(t[strings.LastIndexByte(t, '.')+1:])
+		}, want: issuer.ReasonMalformed},
+		{name: "non-zero trailing bits in the signature", raw: func() string { return flipTrailingBits(a.Sign(a.Claims("alice", stsAudience))) }, want: issuer.ReasonMalformed},
 		{name: "token larger than MaxTokenBytes", claims: set("pad", strings.Repeat("p", issuer.MaxTokenBytes)), want: issuer.ReasonMalformed},
 
 		// Untrusted issuer.

@@ -17,11 +17,13 @@ import (
 type Actor struct {
 	Mode    string   // config.Delegation*
 	Issuers []string // names of the trusted issuers of actor tokens
-	require cel.Program
+	// AllowSelf accepts an actor that is the subject itself.
+	AllowSelf bool
+	require   cel.Program
 }
 
 func compileActor(rc config.Rule) (*Actor, error) {
-	a := &Actor{Mode: rc.Delegation, Issuers: slices.Clone(rc.ActorIssuers)}
+	a := &Actor{Mode: rc.Delegation, Issuers: slices.Clone(rc.ActorIssuers), AllowSelf: rc.AllowSelfDelegation}
 	if a.Mode == "" {
 		a.Mode = config.DelegationForbidden
 	}
