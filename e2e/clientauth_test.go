@@ -172,6 +172,23 @@ func TestPrivateKeyJWT(t *testing.T) {
 			req: func() request { return assertionForm(subject(), unsigned()) }},
 		{name: "foreign key under the client's kid", status: 401, code: api.ErrInvalidClient, desc: []string{"signature does not verify"},
 			req: func() request { return assertionForm(subject(), foreign.assertion(t, "signer", tokenEndpoint)) }},
+		// Issue 12 finding 7: assertions are read as strictly as subject tokens.
+		{name: "JTI is not jti", status: 401, code: api.ErrInvalidClient, desc: []string{"jti"},
+			req: func() request {
+				return assertionForm(subject(), signer.assertion(t, "signer", tokenEndpoint, "jti", nil, "JTI", rand.Text()))
+			}},
+		{name: "nbf 1e19 is the far future", status: 401, code: api.ErrInvalidClient, desc: []string{"not valid yet"},
+			req: func() request {
+				return assertionForm(subject(), signer.assertion(t, "signer", tokenEndpoint, "nbf", 1e19))
+			}},
+		{name: "aud [null, token endpoint]", status: 401, code: api.ErrInvalidClient, desc: []string{"aud must be a string or an array of strings"},
+			req: func() request {
+				return assertionForm(subject(), signer.assertion(t, "signer", tokenEndpoint, "aud", []any{nil, tokenEndpoint}))
+			}},
+		{name: "CRLF after the signature", status: 401, code: api.ErrInvalidClient, desc: []string{"well-formed"},
+			req: func() request {
+				return assertionForm(subject(), signer.assertion(t, "signer", tokenEndpoint)+"\r\n")
+			}},
 		{name: "no jti", status: 401, code: api.ErrInvalidClient, desc: []string{"jti"},
 			req: func() request {
 				return assertionForm(subject(), signer.assertion(t, "signer", tokenEndpoint, "jti", nil))

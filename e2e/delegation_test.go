@@ -13,6 +13,7 @@ import (
 const (
 	audDelegated   = "https://delegated.example.com"
 	audRequired    = "https://required.example.com"
+	audAnyActor    = "https://any-actor.example.com"
 	delegationRule = `  - name: orders-delegated
     clients: [orders]
     issuers: [corp]
@@ -28,6 +29,13 @@ const (
     scopes: [d.read]
     delegation: required
     actor_issuers: [partner]
+  - name: orders-any-actor
+    clients: [orders]
+    issuers: [corp]
+    audience: ` + audAnyActor + `
+    scopes: [d.read]
+    delegation: allowed
+    actor_issuers: [corp, partner]
 `
 )
 
@@ -125,6 +133,25 @@ func TestDelegation(t *testing.T) {
 		{name: "may_act names another issuer", desc: []string{"may_act"},
 			req: func() request {
 				return delegated(subject(map[string]any{"may_act": map[string]any{"sub": "svc-orders", "iss": up.corp.Issuer()}}), actor("svc-orders"))
+			}},
+		// Issue 12 finding 5: malformed act/may_act members are refused, and
+		// an actor that is the subject itself is no delegation.
+		{name: "may_act with a numeric iss", desc: []string{"may_act", "must be a string"},
+			req: func() request {
+				return delegated(subject(map[string]any{"may_act": map[string]any{"sub": "svc-orders", "iss": 7}}), actor("svc-orders"))
+			}},
+		{name: "act with a numeric iss", desc: []string{"act claim", "must be a string"},
+			req: func() request {
+				return delegated(subject(map[string]any{"act": map[string]any{"sub": "svc-gateway", "iss": 7}}), actor("svc-orders"))
+			}},
+		{name: "the subject token as its own actor", desc: []string{"self-delegation"},
+			req: func() request {
+				s := subject(nil)
+				return request{form: exchangeForm(s, "audience", audAnyActor, "actor_token", s, "actor_token_type", api.TokenTypeAccessToken)}.as(orders)
+			}},
+		{name: "an actor with the subject's iss and sub", desc: []string{"self-delegation"},
+			req: func() request {
+				return request{form: exchangeForm(subject(nil), "audience", audAnyActor, "actor_token", up.corp.Sign(up.corp.Claims("alice", x.Issuer)), "actor_token_type", api.TokenTypeAccessToken)}.as(orders)
 			}},
 		{name: "actor_require not met", desc: []string{"actor condition", "orders-delegated"},
 			req: func() request { return delegated(subject(nil), actor("batch-job")) }},

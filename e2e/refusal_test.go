@@ -71,6 +71,29 @@ func TestSubjectTokenRefusals(t *testing.T) {
 		{name: "bad base64", raw: func() string { return "eyJ!!!." + b64url(`{"sub":"alice-bad-base64"}`) + ".c2lnbmF0dXJlLXZhbHVl" }, reason: issuer.ReasonMalformed},
 		{name: "claims are a JSON array", opts: []testidp.SignOption{testidp.Payload([]byte(`["alice","` + corp.Issuer() + `"]`))}, reason: issuer.ReasonMalformed},
 		{name: "20 KB token", claims: map[string]any{"padding": strings.Repeat("A", 20<<10)}, reason: issuer.ReasonMalformed, desc: []string{"bytes"}},
+		// Issue 12: NumericDates beyond a time's range are the far future (or
+		// past), a non-string aud member is malformed, and base64url has one
+		// spelling (no CR/LF the decoder would skip).
+		{name: "nbf 1e19", claims: map[string]any{"nbf": 1e19}, reason: issuer.ReasonNotYetValid, desc: []string{"not valid before", "far future"}},
+		{name: "nbf 1e300", claims: map[string]any{"nbf": 1e300}, reason: issuer.ReasonNotYetValid, desc: []string{"far future"}},
+		{name: "nbf 9223372000000000000", claims: map[string]any{"nbf": uint64(9223372000000000000)}, reason: issuer.ReasonNotYetValid, desc: []string{"far future"}},
+		{name: "iat 9.3e18", claims: map[string]any{"iat": 9.3e18}, reason: issuer.ReasonIssuedInFuture, desc: []string{"issued in the future", "far future"}},
+		{name: "exp -1e19", claims: map[string]any{"exp": -1e19}, reason: issuer.ReasonExpired, desc: []string{"expired", "far past"}},
+		{name: "aud [null, accepted]", raw: func() string {
+			c := corp.Claims("alice", x.Issuer)
+			c["aud"] = []any{nil, x.Issuer}
+			return corp.Sign(c)
+		}, reason: issuer.ReasonMalformed, desc: []string{"aud must be a string or an array of strings"}},
+		{name: "aud [1, accepted]", raw: func() string {
+			c := corp.Claims("alice", x.Issuer)
+			c["aud"] = []any{1, x.Issuer}
+			return corp.Sign(c)
+		}, reason: issuer.ReasonMalformed, desc: []string{"aud must be"}},
+		{name: "CRLF appended to the signature", raw: func() string { return corp.Sign(corp.Claims("alice", x.Issuer)) + "\r\n" }, reason: issuer.ReasonMalformed, desc: []string{"well-formed"}},
+		{name: "LF inside the signature", raw: func() string {
+			t := corp.Sign(corp.Claims("alice", x.Issuer))
+			return t[:len(t)-8] + "\n" + t[len(t)-8:]
+		}, reason: issuer.ReasonMalformed, desc: []string{"well-formed"}},
 		{name: "JWE-shaped (5 segments)", raw: func() string {
 			return b64url(`{"alg":"RSA-OAEP-256","enc":"A256GCM"}`) + "." + b64url(rand.Text()) + "." + b64url(rand.Text()) + "." + b64url(rand.Text()+rand.Text()) + "." + b64url(rand.Text())
 		}, reason: issuer.ReasonMalformed, desc: []string{"encrypted"}},

@@ -106,6 +106,7 @@ func TestParsePolicyIssue3Bad(t *testing.T) {
 		{name: "delegation allowed without actor issuers", path: "rules[2].actor_issuers", doc: addRule("    delegation: allowed\n")},
 		{name: "unknown actor issuer", path: "rules[2].actor_issuers[0]", doc: addRule("    delegation: required\n    actor_issuers: [nobody]\n")},
 		{name: "actor issuers while delegation is forbidden", path: "rules[2].actor_issuers", doc: addRule("    actor_issuers: [corp]\n")},
+		{name: "allow_self_delegation while delegation is forbidden", path: "rules[2].allow_self_delegation", doc: addRule("    allow_self_delegation: true\n")},
 		{name: "actor_require that does not compile", path: "rules[2].actor_require", doc: addRule("    delegation: allowed\n    actor_issuers: [corp]\n    actor_require: 'actor.sub =='\n")},
 		{name: "actor_require over an unknown variable", path: "rules[2].actor_require", doc: addRule("    delegation: allowed\n    actor_issuers: [corp]\n    actor_require: 'subject.sub == \"x\"'\n")},
 		{name: "allow_unauthenticated with clients", path: "rules[2].clients", doc: addRule("    allow_unauthenticated: true\n")},
