@@ -15,6 +15,18 @@ const (
 	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
 )
 
+// Token types of the token response (RFC 6749 §7.1, RFC 9449 §5).
+const (
+	TokenTypeBearer = "Bearer"
+	TokenTypeDPoP   = "DPoP" // the token is bound to a DPoP key (cnf.jkt)
+)
+
+// HTTP headers of DPoP (RFC 9449 §4.1, §8.1).
+const (
+	HeaderDPoP      = "DPoP"
+	HeaderDPoPNonce = "DPoP-Nonce"
+)
+
 // ClientAssertionTypeJWTBearer is the client_assertion_type of RFC 7523 §2.2.
 const ClientAssertionTypeJWTBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -41,6 +53,10 @@ const (
 	ErrInvalidTarget          ErrorCode = "invalid_target"
 	ErrTemporarilyUnavailable ErrorCode = "temporarily_unavailable"
 	ErrServerError            ErrorCode = "server_error"
+	// RFC 9449 §5, §8: a DPoP proof that fails a check, and the challenge to
+	// retry with the server's nonce (sent in the DPoP-Nonce header).
+	ErrInvalidDPoPProof ErrorCode = "invalid_dpop_proof"
+	ErrUseDPoPNonce     ErrorCode = "use_dpop_nonce"
 )
 
 // Form parameter names of the token request (RFC 8693 §2.1, RFC 6749 §2.3.1, RFC 7523 §2.2).
@@ -108,6 +124,10 @@ type ServerMetadata struct {
 	// Not RFC 8414 but read by OIDC discovery clients; tokex signs access tokens only.
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
+	// RFC 9449 §5.1: the JWS algorithms tokex accepts for DPoP proofs.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// RFC 8705 §3.3: tokens are bound to the client certificate when one is presented.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // HealthResponse is the body of /healthz and /readyz.

@@ -290,6 +290,8 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		api.ErrInvalidTarget,
 		api.ErrTemporarilyUnavailable,
 		api.ErrServerError,
+		api.ErrInvalidDPoPProof,
+		api.ErrUseDPoPNonce,
 	}
 	want := make([]string, len(codes))
 	for i, c := range codes {

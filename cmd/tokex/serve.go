@@ -137,8 +137,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = metrics.Shutdown(context.Background()) }()
 	otel.SetMeterProvider(metrics.Provider)
 
+	nonceSecret, err := env.DPoPNonceSecret()
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+		return 1
+	}
+	if nonceSecret == nil && pol.UsesDPoPNonces() {
+		log.Warn("DPoP nonces are required but TOKEX_DPOP_NONCE_SECRET_FILE is not set: nonces are keyed by a random secret of this process, so replicas do not accept each other's nonces and a restart invalidates them")
+	}
 	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider,
-		MeterProvider: metrics.Provider, MaxBodyBytes: env.MaxBodyBytes}
+		MeterProvider: metrics.Provider, MaxBodyBytes: env.MaxBodyBytes,
+		DPoPNonceSecret: nonceSecret, CertBoundTokens: env.TLSClientCA != ""}
 	if idp != nil {
 		ao.Demo = idp.ServeToken
 	}

@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -20,6 +21,8 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/dpop"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
@@ -41,6 +44,13 @@ type Options struct {
 	Demo           http.HandlerFunc     // POST /demo/token, demo mode only
 	Issuer         issuer.Options       // Logger defaults to Logger
 	MaxBodyBytes   int64                // 0: server.DefaultMaxBodyBytes
+	// DPoPNonceSecret is the key of DPoP nonces (RFC 9449 §8), shared by
+	// every replica so that each accepts another's; nil: random, this
+	// process only.
+	DPoPNonceSecret []byte
+	// CertBoundTokens: client certificates can reach tokex (TLS client CA
+	// configured), so tokens are bound to them (RFC 8705 §3.3 metadata).
+	CertBoundTokens bool
 }
 
 // App is a running tokex, without its listener.
@@ -58,6 +68,7 @@ type App struct {
 	logger     *slog.Logger
 	replay     replay.Cache
 	limiter    ratelimit.Limiter
+	dpopSecret []byte              // DPoP nonce key, fixed for the process
 	reloads    metric.Int64Counter // nil without a MeterProvider
 	done       chan struct{}       // closed by Close: stops deferred closes
 	bg         sync.WaitGroup
@@ -91,6 +102,11 @@ func New(o Options) *App {
 	}
 	a.issuer, a.issuerOpts, a.logger = src.Issuer, io, o.Logger
 	a.replay = replay.NewMemory(replay.MemoryOptions{})
+	a.dpopSecret = o.DPoPNonceSecret
+	if len(a.dpopSecret) == 0 {
+		a.dpopSecret = make([]byte, 32)
+		_, _ = rand.Read(a.dpopSecret)
+	}
 	a.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	reg := issuer.NewRegistry(src.Issuers, io)
 	a.registry.Store(reg)
@@ -99,22 +115,27 @@ func New(o Options) *App {
 		Minter: mint.New(src.Issuer, a.Keys, nil),
 		Audit:  o.Audit,
 		Meter:  meter,
+		// RFC 9449 §4.3: htu is compared with the configured public URL,
+		// never one built from request headers.
+		TokenEndpoint: src.Issuer + "/token",
 	}
 	if o.TracerProvider != nil {
 		xo.Tracer = o.TracerProvider.Tracer("github.com/tokex/tokex/internal/exchange")
 	}
 	a.Service = exchange.New(xo)
 	a.Handler = server.New(server.Options{
-		Exchange:       a.Service,
-		Keys:           a.Keys,
-		Issuer:         src.Issuer,
-		Logger:         o.Logger,
-		TracerProvider: o.TracerProvider,
-		MeterProvider:  o.MeterProvider,
-		Demo:           o.Demo,
-		Ready:          a.ready,
-		MaxBodyBytes:   o.MaxBodyBytes,
-		AuthMetadata:   a.authMetadata,
+		Exchange:        a.Service,
+		Keys:            a.Keys,
+		Issuer:          src.Issuer,
+		Logger:          o.Logger,
+		TracerProvider:  o.TracerProvider,
+		MeterProvider:   o.MeterProvider,
+		Demo:            o.Demo,
+		Ready:           a.ready,
+		MaxBodyBytes:    o.MaxBodyBytes,
+		AuthMetadata:    a.authMetadata,
+		DPoPAlgorithms:  func() []string { return a.Service.State().DPoP.Algorithms() },
+		CertBoundTokens: o.CertBoundTokens,
 	})
 	return a
 }
@@ -152,7 +173,27 @@ func (a *App) newState(p *policy.Policy, reg *issuer.Registry) *exchange.State {
 	src := p.Source
 	return &exchange.State{Policy: p, Issuers: reg,
 		Clients: client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: a.logger, Replay: a.replay}),
-		Limits:  exchange.NewLimits(src, a.limiter)}
+		Limits:  exchange.NewLimits(src, a.limiter),
+		DPoP:    a.newDPoP(src)}
+}
+
+// newDPoP builds the DPoP proof verifier of a policy: its proofs' jtis go to
+// the same replay cache as client assertions (shared across replicas when
+// the cache is), its nonces are keyed by the process's nonce secret.
+func (a *App) newDPoP(src *config.Policy) *dpop.Verifier {
+	o := dpop.Options{Replay: a.replay}
+	no := dpop.NonceOptions{Secret: a.dpopSecret}
+	if d := src.DPoP; d != nil {
+		o.Algorithms = d.Algorithms
+		if d.Window != nil {
+			o.Window = d.Window.D()
+		}
+		if d.NonceLifetime != nil {
+			no.Step = d.NonceLifetime.D()
+		}
+	}
+	o.Nonces = dpop.NewNonces(no)
+	return dpop.NewVerifier(o)
 }
 
 // authMetadata is the metadata's client authentication part (RFC 8414 §2)

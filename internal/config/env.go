@@ -42,6 +42,10 @@ type Env struct {
 	TLSCert     string `env:"TOKEX_TLS_CERT"`
 	TLSKey      string `env:"TOKEX_TLS_KEY"`
 	TLSClientCA string `env:"TOKEX_TLS_CLIENT_CA"`
+
+	// DPoPNonceSecretFile holds the key of DPoP nonces (RFC 9449 §8): every
+	// replica reads the same one, so each accepts the others' nonces.
+	DPoPNonceSecretFile string `env:"TOKEX_DPOP_NONCE_SECRET_FILE"`
 }
 
 // Bounds of the HTTP settings.

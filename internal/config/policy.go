@@ -17,6 +17,8 @@ type Policy struct {
 	Rules   []Rule        `yaml:"rules"`
 	// RateLimits are the default limits of every client; off when absent.
 	RateLimits *RateLimits `yaml:"rate_limits"`
+	// DPoP tunes proof checking (RFC 9449); defaults when absent.
+	DPoP *DPoPSettings `yaml:"dpop"`
 
 	// File is the path the policy was read from ("" for the embedded demo policy).
 	File string `yaml:"-"`
@@ -68,6 +70,8 @@ type Client struct {
 	TLSClientAuthSubjectDN string      `yaml:"tls_client_auth_subject_dn"`
 	TLSClientAuthSANDNS    string      `yaml:"tls_client_auth_san_dns"`
 	RateLimits             *RateLimits `yaml:"rate_limits"` // replaces the policy's rate_limits, per limit
+	// DPoPNonce: none or required (RFC 9449 §8); absent: dpop.nonce.
+	DPoPNonce string `yaml:"dpop_nonce"`
 }
 
 // RateLimits are token buckets per client and per (client, subject).
@@ -105,6 +109,11 @@ type Rule struct {
 	// same token, or the same iss and sub); refused by default, as it only
 	// launders a token through delegation.
 	AllowSelfDelegation bool `yaml:"allow_self_delegation"`
+	// SenderConstraint is the binding the minted token must carry: none
+	// (default), dpop, mtls or any (binding.go).
+	SenderConstraint string `yaml:"sender_constraint"`
+	// BoundSubject decides for a bound subject token: prove (default) or rebind.
+	BoundSubject string `yaml:"bound_subject"`
 	// AllowUnauthenticated serves callers with no client credentials (public
 	// federation); such a rule names no clients.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`

@@ -148,6 +148,7 @@ func (p *Policy) Validate() error {
 		ps.Add("clients", "at least one client is required")
 	}
 	p.validateDelegationDepth(ps)
+	p.validateBinding(ps)
 	validateRateLimits(ps, "rate_limits", p.RateLimits)
 	for i, c := range p.Clients {
 		at := fmt.Sprintf("clients[%d]", i)

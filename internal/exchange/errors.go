@@ -21,6 +21,9 @@ type Error struct {
 	// RetryAfter, when set, is a rate limit refusal: the transport answers 429
 	// with Retry-After.
 	RetryAfter time.Duration
+	// DPoPNonce, with use_dpop_nonce, is the nonce the transport sends in the
+	// DPoP-Nonce header (RFC 9449 §8).
+	DPoPNonce string
 }
 
 func (e *Error) Error() string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
+	"github.com/tokex/tokex/internal/dpop"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
@@ -26,6 +27,8 @@ import (
 type Request struct {
 	Form        api.TokenRequest
 	Credentials client.Credentials
+	// DPoP holds every value of the DPoP header (RFC 9449 §4.1); nil without one.
+	DPoP []string
 }
 
 // Verifier validates subject tokens; *issuer.Registry is the production one.
@@ -39,6 +42,8 @@ type State struct {
 	Clients *client.Registry
 	Issuers Verifier
 	Limits  *Limits // nil: no rate limits
+	// DPoP checks DPoP proofs (RFC 9449); nil: a request with a proof is refused.
+	DPoP *dpop.Verifier
 }
 
 // Options build a Service.
@@ -49,6 +54,10 @@ type Options struct {
 	Tracer trace.Tracer     // default: no-op
 	Meter  metric.Meter     // default: no metrics
 	Now    func() time.Time // default: time.Now
+	// TokenEndpoint is the URL DPoP proofs must name in htu (RFC 9449 §4.3):
+	// the metadata's token_endpoint, from the configured issuer, never from
+	// request headers.
+	TokenEndpoint string
 }
 
 // Service runs exchanges.
@@ -59,11 +68,13 @@ type Service struct {
 	tracer  trace.Tracer
 	now     func() time.Time
 	metrics *metrics
+	// tokenEndpoint is the htu of DPoP proofs.
+	tokenEndpoint string
 }
 
 // New builds a Service.
 func New(o Options) *Service {
-	s := &Service{minter: o.Minter, audit: o.Audit, tracer: o.Tracer, now: o.Now}
+	s := &Service{minter: o.Minter, audit: o.Audit, tracer: o.Tracer, now: o.Now, tokenEndpoint: o.TokenEndpoint}
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
@@ -102,6 +113,7 @@ const (
 type record struct {
 	clientID, issuer, subject, rule, audience, scope, jti, reason string
 	actor                                                         string
+	binding, cnf, subjectCnf                                      string // sender constraint (binding.go)
 	code                                                          api.ErrorCode
 	expiresAt                                                     time.Time
 }
@@ -165,6 +177,17 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	if err := checkRequest(f); err != nil {
 		return nil, err
 	}
+	// A DPoP proof is checked before the subject token: a request for a
+	// nonce (RFC 9449 §8) costs no token validation.
+	var pf proofs
+	if pf.jkt, err = s.checkDPoP(ctx, st, &req, cl.ID); err != nil {
+		return nil, err
+	}
+	// RFC 8705 §3: a token is bound to the certificate of the mTLS
+	// connection, whichever way the client authenticated.
+	if c := req.Credentials.Cert; c != nil {
+		pf.x5t = CertThumbprint(c)
+	}
 	audience := f.Audience
 	if f.Resource != "" {
 		if audience != "" && audience != f.Resource {
@@ -206,6 +229,11 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	rec.audience = grant.Audience
 	rec.scope = strings.Join(grant.Scopes, " ")
 
+	cnf, err := bind(grant, pr, clientID, cl.Method != api.AuthMethodNone, pf, rec)
+	if err != nil {
+		return nil, err
+	}
+
 	// Lifetime = min(rule, max_lifetime, time left on the subject token): the
 	// minted token never outlives its subject token.
 	exp, err := expiry(s.now(), grant.Lifetime, pr.Expiry)
@@ -214,17 +242,22 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 5. Mint (RFC 9068).
-	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Act: act, Extra: grant.Claims})
+	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: grant.Claims})
 	if err != nil {
 		return nil, err
 	}
 	rec.jti, rec.expiresAt = tok.JTI, tok.ExpiresAt
 
-	// 6. Response (RFC 8693 §2.2.1).
+	// 6. Response (RFC 8693 §2.2.1); a DPoP-bound token is of type DPoP
+	// (RFC 9449 §5), a certificate-bound one stays Bearer (RFC 8705 §3).
+	tokenType := api.TokenTypeBearer
+	if cnf != nil && cnf.JKT != "" {
+		tokenType = api.TokenTypeDPoP
+	}
 	return &api.TokenResponse{
 		AccessToken:     tok.Raw,
 		IssuedTokenType: api.TokenTypeAccessToken,
-		TokenType:       "Bearer",
+		TokenType:       tokenType,
 		ExpiresIn:       int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second),
 		Scope:           rec.scope,
 	}, nil
@@ -419,7 +452,7 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	var buf [14]slog.Attr // on the stack: Record.AddAttrs copies
+	var buf [18]slog.Attr // on the stack: Record.AddAttrs copies
 	log := append(buf[:0],
 		slog.String("outcome", outcome),
 		slog.String("client_id", rec.clientID),
@@ -443,6 +476,13 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 			log = append(log, slog.String("actor", rec.actor))
 		}
 		log = append(log, slog.Time("expires_at", rec.expiresAt))
+	}
+	// The binding decision (RFC 9449, RFC 8705): thumbprint prefixes only.
+	if rec.binding != "" && rec.binding != "none" {
+		log = append(log, slog.String("binding", rec.binding), slog.String("cnf", rec.cnf))
+	}
+	if rec.subjectCnf != "" {
+		log = append(log, slog.String("subject_cnf", rec.subjectCnf))
 	}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		log = append(log, slog.String("trace_id", sc.TraceID().String()))

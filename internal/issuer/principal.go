@@ -24,6 +24,8 @@ type Principal struct {
 	TokenType string // short name: access_token, jwt or id_token
 	Tenant    string // the {tenantid} of a template issuer's iss, "" otherwise
 	HasAct    bool   // the token carries an act claim (it is itself delegated)
+	// Confirmation is the token's cnf: the key its holder must prove.
+	Confirmation Confirmation
 
 	payload string // base64url claims segment, decoded on demand
 	once    sync.Once
@@ -64,6 +66,8 @@ type tokenClaims struct {
 	// Act is only looked at, not decoded: whether the token is already
 	// delegated decides whether the full claims must be decoded (RFC 8693 §4.1).
 	Act jsontext.Value `json:"act,omitempty"`
+	// Cnf is the sender constraint of a bound token (cnf.go).
+	Cnf Confirmation `json:"cnf"`
 }
 
 // looseString is a claim that is usually a string. present is false when it

@@ -294,15 +294,16 @@ func (v *verifier) checkAudience(claims *tokenClaims, tokenType string) error {
 // rules and subject mapping (setup.checkRules, setup.setSubject).
 func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, tenant string) *Principal {
 	p := &Principal{
-		Issuer:    v.cfg.Name,
-		IssuerURL: claims.Issuer,
-		Subject:   claims.Subject,
-		Audience:  claims.Audience,
-		TokenID:   claims.ID,
-		TokenType: tokenType,
-		Tenant:    tenant,
-		HasAct:    len(claims.Act) > 0 && string(claims.Act) != "null",
-		payload:   parts[1],
+		Issuer:       v.cfg.Name,
+		IssuerURL:    claims.Issuer,
+		Subject:      claims.Subject,
+		Audience:     claims.Audience,
+		TokenID:      claims.ID,
+		TokenType:    tokenType,
+		Tenant:       tenant,
+		HasAct:       len(claims.Act) > 0 && string(claims.Act) != "null",
+		Confirmation: claims.Cnf,
+		payload:      parts[1],
 	}
 	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above
 		p.Expiry = exp.Time

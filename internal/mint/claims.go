@@ -16,7 +16,7 @@ func (m *Minter) encode(in Input, now, exp time.Time, jti string) ([]byte, error
 	body := claims{
 		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
 		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
-		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act,
+		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act, Cnf: in.Cnf,
 	}.appendJSON(make([]byte, 0, 320))
 	if len(in.Extra) == 0 {
 		return body, nil
@@ -54,6 +54,16 @@ func (c claims) appendJSON(b []byte) []byte {
 	}
 	if c.Act != nil {
 		b = c.Act.appendJSON(jsonenc.Member(b, "act"))
+	}
+	if c.Cnf != nil {
+		b = append(jsonenc.Member(b, "cnf"), '{')
+		if c.Cnf.JKT != "" {
+			b = jsonenc.String(jsonenc.Member(b, "jkt"), c.Cnf.JKT)
+		}
+		if c.Cnf.X5T != "" {
+			b = jsonenc.String(jsonenc.Member(b, "x5t#S256"), c.Cnf.X5T)
+		}
+		b = append(b, '}')
 	}
 	return append(b, '}')
 }

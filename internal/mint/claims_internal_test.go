@@ -20,6 +20,9 @@ func TestClaimsJSON(t *testing.T) {
 		{"negative time", claims{Exp: -1}, true},
 		{"act chain", claims{Sub: "alice", Act: chain}, true},
 		{"act without iss", claims{Sub: "alice", Act: &Act{Sub: "svc"}}, true},
+		{"cnf jkt", claims{Sub: "alice", Cnf: &Cnf{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}}, true},
+		{"cnf x5t#S256", claims{Sub: "alice", Cnf: &Cnf{X5T: "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}}, true},
+		{"cnf both, with act", claims{Sub: "alice", Act: chain, Cnf: &Cnf{JKT: "a", X5T: "b"}}, true},
 		{"escapes", claims{Sub: "a\"b\\c\n<x>&", Aud: "héllo ☃", Scope: "\u2028", ClientID: "bad \xff utf-8", Act: &Act{Sub: "\t"}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,9 +19,18 @@ type Input struct {
 	Scopes   []string
 	Expiry   time.Time // already capped by rule, max_lifetime and the subject token
 	Act      *Act      // the delegation chain; nil for impersonation
+	Cnf      *Cnf      // the sender constraint; nil for a bearer token
 	// Extra are claims mapped by the rule (never a registered claim: config
 	// validation refuses those), added after the RFC 9068 claims.
 	Extra map[string]any
+}
+
+// Cnf is the cnf claim (RFC 7800 §3.1) of a sender-constrained token: the
+// DPoP key's thumbprint (RFC 9449 §6.1) and/or the client certificate's
+// (RFC 8705 §3.1).
+type Cnf struct {
+	JKT string `json:"jkt,omitempty"`
+	X5T string `json:"x5t#S256,omitempty"`
 }
 
 // Act is the act claim (RFC 8693 §4.1): the current actor, and the actors
@@ -62,6 +71,7 @@ type claims struct {
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
 	Act      *Act   `json:"act,omitempty"`
+	Cnf      *Cnf   `json:"cnf,omitempty"`
 }
 
 // Minter signs tokens with the active key of the current key set.

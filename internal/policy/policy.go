@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -30,6 +31,14 @@ type Rule struct {
 	Actor *Actor
 	// AllowUnauthenticated: callers without client credentials may use the rule.
 	AllowUnauthenticated bool
+	// Binding is what the rule asks of sender constraint (RFC 9449, RFC 8705).
+	Binding Binding
+}
+
+// Binding is a rule's sender-constraint policy.
+type Binding struct {
+	Constraint   string // config.SenderConstraint*; never ""
+	BoundSubject string // config.BoundSubject*; never ""
 }
 
 type key struct{ client, issuer, audience string }
@@ -64,6 +73,7 @@ type Grant struct {
 	Lifetime time.Duration
 	Claims   map[string]any // claims mapped by the rule's `claims:`; nil if none
 	Actor    *Actor         // the rule's delegation policy; nil only in a refused grant
+	Binding  Binding        // the rule's sender-constraint policy
 }
 
 // Kind classifies a refusal by the policy.
@@ -112,6 +122,7 @@ func Compile(p *config.Policy) (*Policy, error) {
 			Name: rc.Name, Audience: rc.Audience, Scopes: slices.Clone(rc.Scopes),
 			Clients: slices.Clone(rc.Clients), Issuers: slices.Clone(rc.Issuers),
 			Lifetime: p.Token.DefaultLifetime.D(),
+			Binding:  Binding{Constraint: cmp.Or(rc.SenderConstraint, config.SenderConstraintNone), BoundSubject: cmp.Or(rc.BoundSubject, config.BoundSubjectProve)},
 		}
 		if rc.Lifetime != nil {
 			r.Lifetime = rc.Lifetime.D()
@@ -192,7 +203,7 @@ func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request
 	if err != nil {
 		return Grant{Rule: r.Name}, err
 	}
-	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims, Actor: r.Actor}, nil
+	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding}, nil
 }
 
 // RuleLifetime is the lifetime of r's tokens: its own, capped by max_lifetime.

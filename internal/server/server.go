@@ -52,6 +52,11 @@ type Options struct {
 	// policy (it changes on reload); nil, or nil methods, means the two client
 	// secret methods.
 	AuthMetadata func() (methods, signingAlgs []string)
+	// DPoPAlgorithms are the DPoP proof algorithms under the running policy
+	// (dpop_signing_alg_values_supported); nil: none advertised.
+	DPoPAlgorithms func() []string
+	// CertBoundTokens advertises tls_client_certificate_bound_access_tokens.
+	CertBoundTokens bool
 }
 
 // New builds the HTTP handler.
@@ -169,7 +174,7 @@ func (h *handlers) token(c *gin.Context) {
 		}
 		creds.Basic, creds.BasicUser, creds.BasicSecret = true, user, pass
 	}
-	resp, err := h.o.Exchange.Exchange(c.Request.Context(), exchange.Request{Form: form, Credentials: creds})
+	resp, err := h.o.Exchange.Exchange(c.Request.Context(), exchange.Request{Form: form, Credentials: creds, DPoP: c.Request.Header.Values(api.HeaderDPoP)})
 	if err != nil {
 		var xe *exchange.Error
 		if !errors.As(err, &xe) {
@@ -184,6 +189,8 @@ func (h *handlers) token(c *gin.Context) {
 			code = tooManyRequests(c, xe.RetryAfter)
 		case xe.Code == api.ErrTemporarilyUnavailable:
 			c.Header("Retry-After", retryAfterSeconds)
+		case xe.DPoPNonce != "":
+			c.Header(api.HeaderDPoPNonce, xe.DPoPNonce) // RFC 9449 §8
 		}
 		desc := xe.Description
 		if xe.Code == api.ErrServerError {
@@ -295,6 +302,10 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 	if methods == nil {
 		methods = []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost}
 	}
+	var dpopAlgs []string
+	if h.o.DPoPAlgorithms != nil {
+		dpopAlgs = h.o.DPoPAlgorithms()
+	}
 	return api.ServerMetadata{
 		Issuer:                            h.o.Issuer,
 		TokenEndpoint:                     h.o.Issuer + "/token",
@@ -305,6 +316,8 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 		TokenEndpointAuthSigningAlgValuesSupported: signingAlgs,
 		IDTokenSigningAlgValuesSupported:           algs,
 		SubjectTypesSupported:                      []string{"public"},
+		DPoPSigningAlgValuesSupported:              dpopAlgs,
+		TLSClientCertificateBoundAccessTokens:      h.o.CertBoundTokens,
 	}
 }
 
