@@ -806,11 +806,24 @@ func TestNodeInterop(t *testing.T) {
 	runNode(t, "ISSUER="+tokex.issuer, "CLIENT_ID="+clientID, "CLIENT_SECRET="+clientSecret)
 }
 
+// TestNodeDPoP runs node/dpop.mjs: oauth4webapi obtains DPoP-bound tokens
+// (ES256, RS256 and EdDSA keys), honours the use_dpop_nonce challenge of
+// demo-dpop-client, and jose checks that cnf.jkt is the key's thumbprint.
+func TestNodeDPoP(t *testing.T) {
+	runNodeScript(t, "dpop.mjs", "ISSUER="+tokex.issuer, "CLIENT_SECRET="+clientSecret)
+}
+
 // runNode runs node/verify.mjs with env and fails t for every failed check of
 // its JSON summary. It installs the locked dependencies with `npm ci` when
 // node/node_modules is missing (CI does that first: npm ci --prefix
 // interop/node), and skips when Node.js 20+ is not installed.
 func runNode(t *testing.T, env ...string) {
+	t.Helper()
+	runNodeScript(t, "verify.mjs", env...)
+}
+
+// runNodeScript runs one script of node/ (see runNode).
+func runNodeScript(t *testing.T, script string, env ...string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -847,7 +860,7 @@ func runNode(t *testing.T, env ...string) {
 
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(c, node, "verify.mjs")
+	cmd := exec.CommandContext(c, node, script)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
@@ -864,7 +877,7 @@ func runNode(t *testing.T, env ...string) {
 		} `json:"checks"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &summary); err != nil {
-		t.Fatalf("node verify.mjs: %v; output is not the JSON summary: %v\nstdout:\n%s\nstderr:\n%s", runErr, err, stdout.String(), stderr.String())
+		t.Fatalf("node %s: %v; output is not the JSON summary: %v\nstdout:\n%s\nstderr:\n%s", script, runErr, err, stdout.String(), stderr.String())
 	}
 	t.Logf("versions: %v", summary.Versions)
 	for _, ch := range summary.Checks {
@@ -875,7 +888,7 @@ func runNode(t *testing.T, env ...string) {
 		}
 	}
 	if runErr != nil || !summary.OK || len(summary.Checks) == 0 {
-		t.Errorf("node verify.mjs: exit %v, ok=%v\nstderr:\n%s", runErr, summary.OK, stderr.String())
+		t.Errorf("node %s: exit %v, ok=%v\nstderr:\n%s", script, runErr, summary.OK, stderr.String())
 	}
 }
 

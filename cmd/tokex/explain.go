@@ -19,13 +19,16 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 )
 
-const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--json]
+const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--dpop-jkt JKT] [--cert-x5t X5T] [--json]
 
 Runs the whole exchange without signing and prints every check with pass/fail,
 the rule matched and the claims the token would carry. --token - reads the
 token from stdin, --token @FILE from a file (keeps it out of shell history).
 --actor-token explains a delegation (RFC 8693 actor_token); --unauthenticated
 a caller without client credentials (rules with allow_unauthenticated).
+--dpop-jkt and --cert-x5t say what key the caller would prove (a DPoP proof's
+key thumbprint, a client certificate's): the binding step shows what the rule
+requires, what the subject token is bound to and what the token would carry.
 Exit status: 0 the exchange would be granted, 1 refused, 2 usage or policy error.`
 
 // explainCmd is `tokex explain`: see explainUsage.
@@ -42,6 +45,8 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	actorToken := fs.String("actor-token", "", "actor token for delegation: the JWT or @FILE")
 	actorTokenType := fs.String("actor-token-type", "", "actor_token_type: access_token, jwt, id_token or the RFC 8693 URN (default access_token with --actor-token)")
 	unauth := fs.Bool("unauthenticated", false, "explain a request without client credentials")
+	dpopJKT := fs.String("dpop-jkt", "", "the caller sends a DPoP proof with the key of this RFC 7638 thumbprint (cnf.jkt)")
+	certX5T := fs.String("cert-x5t", "", "the caller presents a client certificate of this SHA-256 thumbprint (cnf.x5t#S256)")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -106,7 +111,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		State:  &exchange.State{Policy: pol, Issuers: reg},
 		Minter: mint.New(src.Issuer, nil, nil),
 	})
-	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Unauthenticated: *unauth, Form: api.TokenRequest{
+	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Unauthenticated: *unauth, DPoPJKT: *dpopJKT, CertX5T: *certX5T, Form: api.TokenRequest{
 		GrantType:        api.GrantTypeTokenExchange,
 		SubjectToken:     raw,
 		SubjectTokenType: tt,

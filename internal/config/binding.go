@@ -35,7 +35,8 @@ const (
 
 // DPoPSettings tune DPoP proof checking at the token endpoint.
 type DPoPSettings struct {
-	// Algorithms accepted for proofs; default ES256, ES384, RS256, PS256, EdDSA.
+	// Algorithms accepted for proofs; default ES256, ES384, RS256, PS256,
+	// EdDSA, Ed25519 (RFC 9864).
 	Algorithms []string `yaml:"algorithms"`
 	// Window is how far a proof's iat may be from now, each way; default 60s.
 	Window *Duration `yaml:"window"`
@@ -51,7 +52,7 @@ type DPoPSettings struct {
 const MaxDPoPWindow = 5 * time.Minute
 
 // dpopAlgorithms are the proof algorithms a policy may list (asymmetric only).
-var dpopAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+var dpopAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA", "Ed25519"}
 
 // validateBinding checks dpop:, clients' dpop_nonce and rules'
 // sender_constraint and bound_subject.

@@ -25,10 +25,9 @@ import (
 
 // DefaultAlgorithms are the proof algorithms accepted by default: asymmetric
 // only (RFC 9449 §4.3 step 5).
-var DefaultAlgorithms = []string{"ES256", "ES384", "RS256", "PS256", "EdDSA"}
-
-// SupportedAlgorithms are those a policy may list.
-var SupportedAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+// Ed25519 is the fully-specified name of EdDSA over Ed25519 (RFC 9864 §2),
+// which current clients (oauth4webapi) sign proofs with.
+var DefaultAlgorithms = []string{"ES256", "ES384", "RS256", "PS256", "EdDSA", "Ed25519"}
 
 // DefaultWindow is how far iat may be from now, each way.
 const DefaultWindow = 60 * time.Second
@@ -171,6 +170,14 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	}
 	// 5. alg: asymmetric, in the allowlist; never none, never HMAC.
 	alg, _ := tok.Header["alg"].(string)
+	if alg == "Ed25519" && slices.Contains(v.o.Algorithms, alg) {
+		// golang-jwt knows it as EdDSA; the key type is checked on verify.
+		tok.Method = jwt.SigningMethodEdDSA
+		parts, _ := jws.Split(raw)
+		if tok.Signature, err = jws.DecodeSegment(parts[2]); err != nil {
+			return nil, refuse(ReasonMalformed, err, "the DPoP header must hold one signed JWT (JWS compact serialization) with claims of the right types")
+		}
+	}
 	if !slices.Contains(v.o.Algorithms, alg) || tok.Method == nil {
 		return nil, refuse(ReasonAlgorithm, nil, "DPoP proof algorithm %q is not allowed (allowed: %s)", clip(alg), strings.Join(v.o.Algorithms, ", "))
 	}

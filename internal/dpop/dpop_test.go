@@ -2,12 +2,6 @@ package dpop_test
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -21,6 +15,7 @@ import (
 
 	"github.com/tokex/tokex/internal/dpop"
 	"github.com/tokex/tokex/internal/replay"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -29,66 +24,16 @@ const endpoint = "https://sts.example.com/token"
 
 var now = time.Unix(1_800_000_000, 0)
 
-type key struct {
-	priv crypto.Signer
-	alg  jwt.SigningMethod
-	jwk  map[string]any
-}
+type key struct{ *testidp.DPoPKey }
 
-func newKey(t testing.TB, rsaKey bool) key {
-	t.Helper()
-	var k key
-	if rsaKey {
-		p, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.priv, k.alg = p, jwt.SigningMethodRS256
-	} else {
-		p, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k.priv, k.alg = p, jwt.SigningMethodES256
-	}
-	k.jwk = jwkOf(t, k.priv.Public())
-	return k
-}
+func newKey(t testing.TB, rsaKey bool) key { return key{testidp.NewDPoPKey(t, rsaKey)} }
 
-func jwkOf(t testing.TB, pub crypto.PublicKey) map[string]any {
-	b, err := json.Marshal(jose.JSONWebKey{Key: pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
-}
-
-// proof signs claims under header with k; nil values delete defaults.
 func (k key) proof(t testing.TB, header, claims map[string]any) string {
 	t.Helper()
-	h := map[string]any{"typ": "dpop+jwt", "alg": k.alg.Alg(), "jwk": k.jwk}
-	c := map[string]any{"jti": rand.Text(), "htm": "POST", "htu": endpoint, "iat": now.Unix()}
-	for m, kv := range map[*map[string]any]map[string]any{&h: header, &c: claims} {
-		for name, v := range kv {
-			if v == nil {
-				delete(*m, name)
-			} else {
-				(*m)[name] = v
-			}
-		}
-	}
-	hb, _ := json.Marshal(h)
-	cb, _ := json.Marshal(c)
-	enc := base64.RawURLEncoding
-	input := enc.EncodeToString(hb) + "." + enc.EncodeToString(cb)
-	sig, err := k.alg.Sign(input, k.priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return input + "." + enc.EncodeToString(sig)
+	return k.Proof(t, "POST", endpoint, now, header, claims)
 }
+
+func jwkOf(t testing.TB, k any) map[string]any { return testidp.JWKOf(t, k) }
 
 func newVerifier(nonces *dpop.Nonces) *dpop.Verifier {
 	clock := func() time.Time { return now }
@@ -107,7 +52,7 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("first use: %v", err)
 	}
 	withPrivate := map[string]any{}
-	for k, v := range jwkOf(t, ec.priv) {
+	for k, v := range jwkOf(t, ec.Priv) {
 		withPrivate[k] = v
 	}
 	hmacProof := func() string {
@@ -119,7 +64,7 @@ func TestVerify(t *testing.T) {
 	}
 	// A proof signed by other but naming ec's key.
 	swapped := func() string {
-		p := other.proof(t, map[string]any{"jwk": ec.jwk}, nil)
+		p := other.proof(t, map[string]any{"jwk": ec.JWK}, nil)
 		return p
 	}
 	tests := []struct {
@@ -146,7 +91,7 @@ func TestVerify(t *testing.T) {
 		{name: "jti not a string", headers: []string{ec.proof(t, nil, map[string]any{"jti": 7})}, want: dpop.ReasonMalformed},
 		{name: "typ JWT", headers: []string{ec.proof(t, map[string]any{"typ": "JWT"}, nil)}, want: dpop.ReasonType},
 		{name: "no typ", headers: []string{ec.proof(t, map[string]any{"typ": nil}, nil)}, want: dpop.ReasonType},
-		{name: "alg none", headers: []string{unsigned(t, ec.jwk)}, want: dpop.ReasonAlgorithm},
+		{name: "alg none", headers: []string{unsigned(t, ec.JWK)}, want: dpop.ReasonAlgorithm},
 		{name: "alg HS256", headers: []string{hmacProof()}, want: dpop.ReasonAlgorithm},
 		{name: "no jwk", headers: []string{ec.proof(t, map[string]any{"jwk": nil}, nil)}, want: dpop.ReasonKey},
 		{name: "jwk with a private d", headers: []string{ec.proof(t, map[string]any{"jwk": withPrivate}, nil)}, want: dpop.ReasonKey},
@@ -208,10 +153,7 @@ func TestVerify(t *testing.T) {
 	}
 }
 
-func ath(tok string) string {
-	s := sha256.Sum256([]byte(tok))
-	return base64.RawURLEncoding.EncodeToString(s[:])
-}
+func ath(tok string) string { return testidp.ATH(tok) }
 
 func unsigned(t *testing.T, jwk map[string]any) string {
 	h, _ := json.Marshal(map[string]any{"typ": "dpop+jwt", "alg": "none", "jwk": jwk})

@@ -40,6 +40,7 @@ const (
 	StepDelegation = "delegation"
 	StepActor      = "actor token"
 	StepLifetime   = "lifetime"
+	StepBinding    = "binding"
 )
 
 // Check is one check of an explained exchange.
@@ -70,6 +71,10 @@ type ExplainRequest struct {
 	// Unauthenticated explains a request without client credentials, which
 	// only rules with allow_unauthenticated serve.
 	Unauthenticated bool
+	// DPoPJKT and CertX5T are what the caller would prove: the thumbprint of
+	// its DPoP key (RFC 9449 §6.1) and of its client certificate (RFC 8705
+	// §3.1); "" for neither.
+	DPoPJKT, CertX5T string
 }
 
 // explainer is the issuer registry's explain mode (*issuer.Registry).
@@ -119,6 +124,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		if f.ActorToken != "" {
 			x.add(Check{Step: StepActor, Name: "actor token", Result: NotRun, Detail: why})
 		}
+		x.add(Check{Step: StepBinding, Name: "sender constraint", Result: NotRun, Detail: why})
 		x.add(Check{Step: StepLifetime, Name: "lifetime", Result: NotRun, Detail: why})
 		x.finish()
 	}
@@ -175,8 +181,9 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		}
 		x.pass(StepPolicy, "claims", detail)
 	}
-	grant := policy.Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: st.Policy.RuleLifetime(r), Claims: claims, Actor: r.Actor}
+	grant := policy.Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: st.Policy.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding}
 	act := s.explainDelegation(ctx, st, f, pr, grant, x)
+	cnf := explainBinding(grant, pr, cl, req, x)
 	clientID := cl.ID
 	if cl.Method == api.AuthMethodNone {
 		clientID = publicClientID(pr, grant)
@@ -194,13 +201,40 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	x.finish()
 	if x.Err == nil && s.minter != nil {
 		// 5. What Mint would sign, without signing it.
-		x.Claims, err = s.minter.Preview(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Act: act, Extra: claims})
+		x.Claims, err = s.minter.Preview(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: claims})
 		if err != nil {
 			x.Err = &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
 			x.finish()
 		}
 	}
 	return x
+}
+
+// explainBinding runs the exchange's binding decision (bind) for what the
+// caller would prove, and says what is required, what is present and what
+// the minted token would be bound to (thumbprint prefixes).
+func explainBinding(g policy.Grant, pr *issuer.Principal, cl *client.Client, req ExplainRequest, x *Explanation) *mint.Cnf {
+	var rec record
+	cnf, err := bind(g, pr, cl.ID, cl.Method != api.AuthMethodNone, proofs{jkt: req.DPoPJKT, x5t: req.CertX5T}, &rec)
+	required := fmt.Sprintf("rule sender_constraint: %s, bound_subject: %s", g.Binding.Constraint, g.Binding.BoundSubject)
+	subject := "subject token unbound"
+	if rec.subjectCnf != "" {
+		subject = "subject token bound to " + rec.subjectCnf
+	}
+	present := "caller proves nothing (bearer)"
+	if c := short(req.DPoPJKT, req.CertX5T); c != "" {
+		present = "caller proves " + c
+	}
+	if err != nil {
+		x.fail(StepBinding, "sender constraint", asError(err))
+		return nil
+	}
+	minted := "minted token: bearer"
+	if cnf != nil {
+		minted = "minted token bound to " + rec.cnf
+	}
+	x.pass(StepBinding, "sender constraint", strings.Join([]string{required, subject, present, minted}, "; "))
+	return cnf
 }
 
 // explainClient looks the named client up in the policy. With no client
