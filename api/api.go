@@ -36,7 +36,9 @@ const (
 	AuthMethodClientSecretPost  = "client_secret_post"
 	AuthMethodPrivateKeyJWT     = "private_key_jwt" // RFC 7523 §2.2
 	AuthMethodTLSClientAuth     = "tls_client_auth" // RFC 8705 §2.1
-	AuthMethodNone              = "none"            // public callers (rules with allow_unauthenticated)
+	// RFC 8705 §2.2: a certificate the client registered itself (jwks).
+	AuthMethodSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
+	AuthMethodNone                    = "none" // public callers (rules with allow_unauthenticated)
 )
 
 // ErrorCode is an OAuth 2.0 error code (RFC 6749 §5.2, RFC 8693 §2.2.2).

@@ -46,9 +46,9 @@ func TestPolicyCheck(t *testing.T) {
 		wantErr  string
 	}{
 		{name: "valid", args: []string{"policy", "check", good}, wantCode: 0,
-			wantOut: []string{good + ": valid", "issuers:  1 (demo-idp)", "clients:  1 (demo-client)", "rules:    1 (demo-orders)", "warnings: 0"}},
+			wantOut: []string{good + ": valid", "issuers:  1 (demo-idp)", "clients:  2 (demo-client, demo-dpop-client)", "rules:    2 (demo-orders, demo-orders-dpop)", "warnings: 0"}},
 		{name: "valid with a warning", args: []string{"policy", "check", shadowed}, wantCode: 0,
-			wantOut: []string{"rules:    2 (demo-orders, shadowed)", "warnings: 1", `rules[1] (shadowed)`}},
+			wantOut: []string{"rules:    3 (demo-orders, demo-orders-dpop, shadowed)", "warnings: 1", `rules[2] (shadowed)`}},
 		{name: "every problem", args: []string{"policy", "check", bad}, wantCode: 1,
 			wantOut: []string{bad, "rules[0].lifetim", "rules[0].audience", "issuers[0].algorithms[0]", "clients[0].secret_sha256", "rules[0].claims.sub", "rules[0].scope_conditions.y", "(line "}},
 		{name: "missing file", args: []string{"policy", "check", filepath.Join(t.TempDir(), "nope.yaml")}, wantCode: 1, wantOut: []string{"no such file"}},

@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
 		return 1
 	}
-	tlsCfg, err := tlsConfig(env, pol)
+	tlsCfg, clientCerts, err := tlsConfig(env, pol)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
 		return 1
@@ -147,7 +147,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider,
 		MeterProvider: metrics.Provider, MaxBodyBytes: env.MaxBodyBytes,
-		DPoPNonceSecret: nonceSecret, CertBoundTokens: env.TLSClientCA != ""}
+		DPoPNonceSecret: nonceSecret, ClientCerts: clientCerts,
+		// RFC 8705 §3.3: tokens are bound when client certificates can arrive.
+		CertBoundTokens: (tlsCfg != nil && tlsCfg.ClientAuth != tls.NoClientCert) || env.ClientCertHeader != ""}
+	clientCerts.Logger = log
 	if idp != nil {
 		ao.Demo = idp.ServeToken
 	}

@@ -51,6 +51,8 @@ type Options struct {
 	// CertBoundTokens: client certificates can reach tokex (TLS client CA
 	// configured), so tokens are bound to them (RFC 8705 §3.3 metadata).
 	CertBoundTokens bool
+	// ClientCerts is where client certificates come from (RFC 8705).
+	ClientCerts *server.ClientCerts
 }
 
 // App is a running tokex, without its listener.
@@ -136,6 +138,7 @@ func New(o Options) *App {
 		AuthMetadata:    a.authMetadata,
 		DPoPAlgorithms:  func() []string { return a.Service.State().DPoP.Algorithms() },
 		CertBoundTokens: o.CertBoundTokens,
+		ClientCerts:     o.ClientCerts,
 	})
 	return a
 }

@@ -37,6 +37,7 @@ type entry struct {
 	kf keyfunc.Keyfunc // private_key_jwt: this client's keys only
 
 	subjectDN, sanDNS string // tls_client_auth
+	pinned            []pin  // self_signed_tls_client_auth
 }
 
 // Options tune the registry; zero values take safe defaults.
@@ -93,6 +94,13 @@ func NewRegistry(cs []config.Client, o Options) *Registry {
 		if c.Auth == config.AuthPrivateKeyJWT {
 			e.kf = r.keyfunc(ctx, c)
 		}
+		if c.Auth == config.AuthSelfSignedTLSClientAuth {
+			var err error
+			if e.pinned, err = pins(c.JWKS); err != nil {
+				// Fails closed: no certificate matches an empty pin list.
+				r.opts.Logger.Error("client keys: inline jwks cannot be used", "client_id", c.ID, "error", err)
+			}
+		}
 		r.byID[c.ID] = e
 		for _, m := range methodsOf(c.Auth) {
 			if !slices.Contains(r.methods, m) {
@@ -141,9 +149,14 @@ type Credentials struct {
 	// Assertion and AssertionType are client_assertion and
 	// client_assertion_type (RFC 7523 §2.2).
 	Assertion, AssertionType string
-	// Cert is the TLS client certificate, set only when the TLS stack verified
-	// its chain against TOKEX_TLS_CLIENT_CA (RFC 8705 §2.1).
+	// Cert is the TLS client certificate, set only when its chain verified
+	// against TOKEX_TLS_CLIENT_CA (RFC 8705 §2.1).
 	Cert *x509.Certificate
+	// Presented is the client certificate of the mTLS connection whether or
+	// not a CA vouches for it: the handshake proved its key, which is all
+	// self_signed_tls_client_auth (RFC 8705 §2.2) and certificate-bound
+	// tokens (§3) need.
+	Presented *x509.Certificate
 }
 
 // Kind classifies a failed authentication.
@@ -205,7 +218,7 @@ func (r *Registry) Authenticate(ctx context.Context, c Credentials) (*Client, er
 	case len(used) == 1:
 		return r.assertion(ctx, c)
 	case c.PostID == "":
-		if c.Cert != nil {
+		if c.Presented != nil {
 			return nil, failedf(c, "missing_client_id", "a TLS client certificate was presented without client_id: tls_client_auth needs client_id in the body (RFC 8705 §2)")
 		}
 		return nil, &Error{Kind: None, Description: "client authentication is required: send HTTP Basic credentials, client_id and client_secret, a client_assertion, or client_id with a TLS client certificate"}

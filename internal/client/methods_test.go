@@ -25,6 +25,7 @@ import (
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 const issuer = "https://sts.example.com"
@@ -279,16 +280,49 @@ func TestTLSClientAuth(t *testing.T) {
 	orders := selfSigned(t, pkix.Name{CommonName: "orders", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "orders.svc.example.com")
 	other := selfSigned(t, pkix.Name{CommonName: "billing", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "billing.svc.example.com")
 	checkAll(t, r, api.AuthMethodTLSClientAuth, []authCase{
-		{name: "subject DN", creds: client.Credentials{PostID: "by-dn", Cert: orders}, wantID: "by-dn"},
-		{name: "SAN DNS, other case", creds: client.Credentials{PostID: "by-dns", Cert: selfSigned(t, pkix.Name{CommonName: "x"}, "Orders.Svc.Example.com")}, wantID: "by-dns"},
-		{name: "subject DN mismatch", creds: client.Credentials{PostID: "by-dn", Cert: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
-		{name: "SAN DNS mismatch", creds: client.Credentials{PostID: "by-dns", Cert: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
+		{name: "subject DN", creds: client.Credentials{PostID: "by-dn", Cert: orders, Presented: orders}, wantID: "by-dn"},
+		{name: "SAN DNS, other case", creds: func() client.Credentials {
+			c := selfSigned(t, pkix.Name{CommonName: "x"}, "Orders.Svc.Example.com")
+			return client.Credentials{PostID: "by-dns", Cert: c, Presented: c}
+		}(), wantID: "by-dns"},
+		{name: "a certificate no CA vouches for", creds: client.Credentials{PostID: "by-dn", Presented: orders}, wantKind: client.Failed, reason: "missing_client_certificate"},
+		{name: "subject DN mismatch", creds: client.Credentials{PostID: "by-dn", Cert: other, Presented: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
+		{name: "SAN DNS mismatch", creds: client.Credentials{PostID: "by-dns", Cert: other, Presented: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
 		{name: "missing certificate", creds: client.Credentials{PostID: "by-dn"}, wantKind: client.Failed, reason: "missing_client_certificate"},
-		{name: "certificate without client_id", creds: client.Credentials{Cert: orders}, wantKind: client.Failed, reason: "missing_client_id"},
-		{name: "certificate for a secret client", creds: client.Credentials{PostID: "secret", Cert: orders}, wantKind: client.Failed},
-		{name: "secret for a tls_client_auth client", creds: client.Credentials{PostID: "by-dn", PostSecret: plainSecret, Cert: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
-		{name: "Basic for a tls_client_auth client", creds: client.Credentials{Basic: true, BasicUser: "by-dn", BasicSecret: plainSecret, Cert: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
-		{name: "unknown client with a certificate", creds: client.Credentials{PostID: "nobody", Cert: orders}, wantKind: client.Failed, reason: "unknown_client"},
+		{name: "certificate without client_id", creds: client.Credentials{Cert: orders, Presented: orders}, wantKind: client.Failed, reason: "missing_client_id"},
+		{name: "certificate for a secret client", creds: client.Credentials{PostID: "secret", Cert: orders, Presented: orders}, wantKind: client.Failed},
+		{name: "secret for a tls_client_auth client", creds: client.Credentials{PostID: "by-dn", PostSecret: plainSecret, Cert: orders, Presented: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
+		{name: "Basic for a tls_client_auth client", creds: client.Credentials{Basic: true, BasicUser: "by-dn", BasicSecret: plainSecret, Cert: orders, Presented: orders}, wantKind: client.Failed, reason: "auth_method_not_allowed"},
+		{name: "unknown client with a certificate", creds: client.Credentials{PostID: "nobody", Cert: orders, Presented: orders}, wantKind: client.Failed, reason: "unknown_client"},
+	})
+}
+
+// TestSelfSignedTLSClientAuth: RFC 8705 §2.2, a certificate registered in
+// the client's jwks (as x5c, or by its public key); no CA is involved.
+func TestSelfSignedTLSClientAuth(t *testing.T) {
+	pinned := selfSigned(t, pkix.Name{CommonName: "orders"})
+	byKey := selfSigned(t, pkix.Name{CommonName: "orders-2"})
+	other := selfSigned(t, pkix.Name{CommonName: "orders"})
+	jwks := func(entries ...map[string]any) any {
+		keys := make([]any, len(entries))
+		for i, e := range entries {
+			keys[i] = e
+		}
+		return map[string]any{"keys": keys}
+	}
+	withX5C := testidp.JWKOf(t, pinned.PublicKey)
+	withX5C["x5c"] = []any{base64.StdEncoding.EncodeToString(pinned.Raw)}
+	r := client.NewRegistry([]config.Client{
+		{ID: "pinned", Auth: config.AuthSelfSignedTLSClientAuth, JWKS: jwks(withX5C)},
+		{ID: "by-key", Auth: config.AuthSelfSignedTLSClientAuth, JWKS: jwks(testidp.JWKOf(t, byKey.PublicKey))},
+	}, client.Options{Issuer: issuer})
+	defer r.Close()
+	checkAll(t, r, api.AuthMethodSelfSignedTLSClientAuth, []authCase{
+		{name: "the registered certificate", creds: client.Credentials{PostID: "pinned", Presented: pinned}, wantID: "pinned"},
+		{name: "a certificate with the registered key", creds: client.Credentials{PostID: "by-key", Presented: byKey}, wantID: "by-key"},
+		{name: "another certificate with the same subject", creds: client.Credentials{PostID: "pinned", Presented: other}, wantKind: client.Failed, reason: "certificate_mismatch"},
+		{name: "another client's certificate", creds: client.Credentials{PostID: "by-key", Presented: pinned}, wantKind: client.Failed, reason: "certificate_mismatch"},
+		{name: "no certificate", creds: client.Credentials{PostID: "pinned"}, wantKind: client.Failed, reason: "missing_client_certificate"},
 	})
 }
 

@@ -1,8 +1,15 @@
 package client
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
@@ -21,6 +28,8 @@ func (r *Registry) tlsClientAuth(c Credentials) (*Client, error) {
 		return nil, failedf(c, "unknown_client", "tls_client_auth: unknown client %q", clip(c.PostID))
 	case e.auth == config.AuthPrivateKeyJWT:
 		return nil, failedf(c, "auth_method_not_allowed", "client %q authenticates with private_key_jwt: send client_assertion and client_assertion_type", clip(e.id))
+	case e.auth == config.AuthSelfSignedTLSClientAuth:
+		return r.selfSigned(c, e)
 	case e.auth != config.AuthTLSClientAuth:
 		return nil, failed(c, "client authentication failed: client_secret is missing")
 	case c.Cert == nil:
@@ -39,4 +48,56 @@ func (r *Registry) tlsClientAuth(c Credentials) (*Client, error) {
 		return nil, failedf(c, "certificate_mismatch", "client %q has no certificate check configured", clip(e.id))
 	}
 	return &Client{ID: e.id, Method: api.AuthMethodTLSClientAuth}, nil
+}
+
+// selfSigned authenticates a client by a certificate it registered itself
+// (self_signed_tls_client_auth, RFC 8705 §2.2): no CA vouches for it; the
+// handshake proved the key, and the certificate must be one in the client's
+// jwks (x5c), or carry one of its public keys.
+func (r *Registry) selfSigned(c Credentials, e *entry) (*Client, error) {
+	if c.Presented == nil {
+		return nil, failedf(c, "missing_client_certificate", "client %q authenticates with self_signed_tls_client_auth, but no TLS client certificate was presented", clip(e.id))
+	}
+	for _, p := range e.pinned {
+		if p.cert != nil && bytes.Equal(p.cert.Raw, c.Presented.Raw) {
+			return &Client{ID: e.id, Method: api.AuthMethodSelfSignedTLSClientAuth}, nil
+		}
+		if p.cert == nil && p.key != nil {
+			if k, ok := c.Presented.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(p.key) {
+				return &Client{ID: e.id, Method: api.AuthMethodSelfSignedTLSClientAuth}, nil
+			}
+		}
+	}
+	return nil, failedf(c, "certificate_mismatch", "the TLS client certificate is not one registered in the jwks of client %q", clip(e.id))
+}
+
+// pin is a registered certificate (x5c) or public key of a
+// self_signed_tls_client_auth client.
+type pin struct {
+	cert *x509.Certificate
+	key  crypto.PublicKey
+}
+
+// pins reads the certificates and keys of an inline JWKS.
+func pins(jwks any) ([]pin, error) {
+	raw, err := config.InlineJWKS(jwks)
+	if err != nil {
+		return nil, err
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, err
+	}
+	var out []pin
+	for _, k := range set.Keys {
+		if len(k.Certificates) > 0 {
+			out = append(out, pin{cert: k.Certificates[0]})
+		} else if k.IsPublic() {
+			out = append(out, pin{key: k.Key})
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no public key or certificate")
+	}
+	return out, nil
 }

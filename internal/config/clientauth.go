@@ -12,10 +12,13 @@ const (
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt" // RFC 7523 §2.2
 	AuthTLSClientAuth     = "tls_client_auth" // RFC 8705 §2.1
+	// AuthSelfSignedTLSClientAuth: a certificate pinned in the client's
+	// inline jwks (x5c or its public key), no CA (RFC 8705 §2.2).
+	AuthSelfSignedTLSClientAuth = "self_signed_tls_client_auth"
 )
 
 // AuthMethods are the values clients[].auth takes.
-var AuthMethods = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth}
+var AuthMethods = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthTLSClientAuth, AuthSelfSignedTLSClientAuth}
 
 // Delegation modes of rules[].delegation (RFC 8693 §1.1).
 const (
@@ -75,6 +78,16 @@ func validateClientAuth(ps *Problems, at string, c Client) {
 			if msg := checkInlineJWKS(c.JWKS); msg != "" {
 				ps.Add(at+".jwks", "%s", msg)
 			}
+		}
+	case c.Auth == AuthSelfSignedTLSClientAuth:
+		notFor("secret_sha256", c.SecretSHA256 != "")
+		notFor("jwks_uri", c.JWKSURI != "")
+		notFor("tls_client_auth_subject_dn", c.TLSClientAuthSubjectDN != "")
+		notFor("tls_client_auth_san_dns", c.TLSClientAuthSANDNS != "")
+		if c.JWKS == nil {
+			ps.Add(at+".jwks", "self_signed_tls_client_auth needs the client's certificate (x5c) or public key in an inline jwks (RFC 8705 §2.2)")
+		} else if msg := checkInlineJWKS(c.JWKS); msg != "" {
+			ps.Add(at+".jwks", "%s", msg)
 		}
 	case c.Auth == AuthTLSClientAuth:
 		notFor("secret_sha256", c.SecretSHA256 != "")
@@ -176,5 +189,13 @@ func anyUnauthenticated(rs []Rule) bool {
 
 // HasTLSClientAuth reports whether a client authenticates by TLS certificate.
 func (p *Policy) HasTLSClientAuth() bool {
+	return slices.ContainsFunc(p.Clients, func(c Client) bool {
+		return c.Auth == AuthTLSClientAuth || c.Auth == AuthSelfSignedTLSClientAuth
+	})
+}
+
+// HasCAClientAuth reports whether a client's certificate must chain to
+// TOKEX_TLS_CLIENT_CA (tls_client_auth, RFC 8705 §2.1).
+func (p *Policy) HasCAClientAuth() bool {
 	return slices.ContainsFunc(p.Clients, func(c Client) bool { return c.Auth == AuthTLSClientAuth })
 }

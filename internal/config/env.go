@@ -46,6 +46,12 @@ type Env struct {
 	// DPoPNonceSecretFile holds the key of DPoP nonces (RFC 9449 §8): every
 	// replica reads the same one, so each accepts the others' nonces.
 	DPoPNonceSecretFile string `env:"TOKEX_DPOP_NONCE_SECRET_FILE"`
+
+	// Behind a TLS-terminating proxy (RFC 8705): the header the proxy
+	// forwards the client certificate in, read only from peers in
+	// TrustedProxies (comma-separated CIDRs or addresses).
+	ClientCertHeader string `env:"TOKEX_CLIENT_CERT_HEADER"`
+	TrustedProxies   string `env:"TOKEX_TRUSTED_PROXIES"`
 }
 
 // Bounds of the HTTP settings.
@@ -120,8 +126,13 @@ func (e Env) validateTLS() error {
 	switch {
 	case (e.TLSCert == "") != (e.TLSKey == ""):
 		return errors.New("TOKEX_TLS_CERT and TOKEX_TLS_KEY: set both to serve HTTPS, or neither")
-	case e.TLSClientCA != "" && e.TLSCert == "":
-		return errors.New("TOKEX_TLS_CLIENT_CA needs TOKEX_TLS_CERT and TOKEX_TLS_KEY: client certificates are only seen over HTTPS")
+	case e.TLSClientCA != "" && e.TLSCert == "" && e.ClientCertHeader == "":
+		return errors.New("TOKEX_TLS_CLIENT_CA needs TOKEX_TLS_CERT and TOKEX_TLS_KEY (client certificates are only seen over HTTPS), or TOKEX_CLIENT_CERT_HEADER behind a TLS-terminating proxy")
+	case e.ClientCertHeader != "" && strings.TrimSpace(e.TrustedProxies) == "":
+		return errors.New("TOKEX_CLIENT_CERT_HEADER needs TOKEX_TRUSTED_PROXIES: the header is believed only from the proxies that set it")
+	}
+	if _, err := e.Proxies(); err != nil {
+		return err
 	}
 	return nil
 }

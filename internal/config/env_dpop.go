@@ -3,7 +3,9 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 )
 
 // MinDPoPNonceSecret is the shortest DPoP nonce secret accepted (HMAC-SHA256 key).
@@ -36,4 +38,25 @@ func (p *Policy) UsesDPoPNonces() bool {
 		}
 	}
 	return false
+}
+
+// Proxies parses TOKEX_TRUSTED_PROXIES: CIDRs or single addresses.
+func (e Env) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(e.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("TOKEX_TRUSTED_PROXIES: %q is neither a CIDR nor an address", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -66,11 +66,15 @@ func TestBinding(t *testing.T) {
 		return p
 	}
 	ver := tokenVerifier{
-		"plain":        who("corp", "https://idp.example.com", "alice", nil),
-		"dpop-bound":   bound(key.JKT(), ""),
-		"cert-bound":   bound("", x5t),
-		"jwk-bound":    bound("", "", "jwk"),
-		"bound-not-us": func() *issuer.Principal { p := bound(key.JKT(), ""); p.Audience = []string{"https://sts.example.com"}; return p }(),
+		"plain":      who("corp", "https://idp.example.com", "alice", nil),
+		"dpop-bound": bound(key.JKT(), ""),
+		"cert-bound": bound("", x5t),
+		"jwk-bound":  bound("", "", "jwk"),
+		"bound-not-us": func() *issuer.Principal {
+			p := bound(key.JKT(), "")
+			p.Audience = []string{"https://sts.example.com"}
+			return p
+		}(),
 	}
 	sum := sha256.Sum256([]byte(secret))
 	p, compiled := compile(t, []byte(fmt.Sprintf(bindingPolicy, hex.EncodeToString(sum[:]))), "")
@@ -134,7 +138,7 @@ func TestBinding(t *testing.T) {
 			if tc.user != "" {
 				creds.BasicUser = tc.user
 			}
-			creds.Cert = tc.cert
+			creds.Presented = tc.cert
 			f := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.subject, SubjectTokenType: api.TokenTypeAccessToken, Audience: tc.audience}
 			resp, err := svc.Exchange(context.Background(), exchange.Request{Form: f, Credentials: creds, DPoP: tc.dpop})
 			if tc.wantCode != "" {

@@ -185,7 +185,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 	// RFC 8705 §3: a token is bound to the certificate of the mTLS
 	// connection, whichever way the client authenticated.
-	if c := req.Credentials.Cert; c != nil {
+	if c := req.Credentials.Presented; c != nil {
 		pf.x5t = CertThumbprint(c)
 	}
 	audience := f.Audience

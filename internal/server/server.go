@@ -57,6 +57,9 @@ type Options struct {
 	DPoPAlgorithms func() []string
 	// CertBoundTokens advertises tls_client_certificate_bound_access_tokens.
 	CertBoundTokens bool
+	// ClientCerts: where client certificates come from (RFC 8705); nil:
+	// certificates of tokex's TLS listener that the TLS stack verified.
+	ClientCerts *ClientCerts
 }
 
 // New builds the HTTP handler.
@@ -164,7 +167,8 @@ func (h *handlers) token(c *gin.Context) {
 		return
 	}
 	creds := client.Credentials{PostID: form.ClientID, PostSecret: form.ClientSecret,
-		Assertion: form.ClientAssertion, AssertionType: form.ClientAssertionType, Cert: peerCert(c.Request)}
+		Assertion: form.ClientAssertion, AssertionType: form.ClientAssertionType}
+	creds.Cert, creds.Presented = h.o.ClientCerts.certs(c.Request)
 	if authz := c.GetHeader("Authorization"); authz != "" {
 		user, pass, ok := c.Request.BasicAuth()
 		if !ok {
