@@ -86,8 +86,9 @@ type Options struct {
 
 // Verifier checks proofs.
 type Verifier struct {
-	o    Options
-	keys keyCache
+	o       Options
+	headers jws.HeaderCache // a client's proofs share one header: typ, alg, jwk
+	keys    keyCache
 }
 
 // NewVerifier returns a Verifier.
@@ -160,7 +161,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 		return nil, refuse(ReasonMalformed, nil, "the DPoP proof is %d bytes; at most %d are accepted", len(raw), MaxProofBytes)
 	}
 	claims := &proofClaims{}
-	tok, err := jws.Parse(raw, claims, nil)
+	tok, err := jws.Parse(raw, claims, &v.headers)
 	if err != nil {
 		return nil, refuse(ReasonMalformed, err, "the DPoP header must hold one signed JWT (JWS compact serialization) with claims of the right types")
 	}
@@ -182,7 +183,8 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 		return nil, refuse(ReasonAlgorithm, nil, "DPoP proof algorithm %q is not allowed (allowed: %s)", clip(alg), strings.Join(v.o.Algorithms, ", "))
 	}
 	// 6 and 7. The signature verifies with the header's jwk, a public key.
-	key, err := v.keys.key(tok.Header)
+	seg, _, _ := strings.Cut(raw, ".")
+	key, err := v.keys.key(seg, tok.Header)
 	if err != nil {
 		return nil, err
 	}
@@ -298,17 +300,21 @@ type proofKey struct {
 	jkt string
 }
 
-// keyCache keeps parsed jwk headers by their JSON: a client signs every proof
-// with the same key, and parsing it (curve point checks, big integers) would
-// otherwise run on every request. Emptied when full.
+// keyCache keeps parsed jwk headers by the encoded header segment: a client
+// signs every proof with the same header, and parsing its key (curve point
+// checks, big integers) would otherwise run on every request. Only keys that
+// parse are kept; emptied when full.
 type keyCache struct {
-	m sync.Map // jwk JSON -> *proofKey
+	m sync.Map // encoded header segment -> *proofKey
 	n atomic.Int32
 }
 
 const keyCacheSize = 1024
 
-func (c *keyCache) key(header map[string]any) (*proofKey, error) {
+func (c *keyCache) key(seg string, header map[string]any) (*proofKey, error) {
+	if v, ok := c.m.Load(seg); ok {
+		return v.(*proofKey), nil
+	}
 	j, ok := header["jwk"].(map[string]any)
 	if !ok {
 		return nil, refuse(ReasonKey, nil, "the DPoP proof's jwk header must hold the public key that signed it")
@@ -318,12 +324,9 @@ func (c *keyCache) key(header map[string]any) (*proofKey, error) {
 			return nil, refuse(ReasonKey, nil, "the DPoP proof's jwk header holds a private key (member %q): send only the public key", m)
 		}
 	}
-	raw, err := json.Marshal(j) // sorted keys: one cache entry per key
+	raw, err := json.Marshal(j)
 	if err != nil {
 		return nil, refuse(ReasonKey, err, "the DPoP proof's jwk header cannot be read")
-	}
-	if v, ok := c.m.Load(string(raw)); ok {
-		return v.(*proofKey), nil
 	}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil || !jwk.Valid() || !jwk.IsPublic() {
@@ -337,11 +340,13 @@ func (c *keyCache) key(header map[string]any) (*proofKey, error) {
 		return nil, refuse(ReasonKey, err, "the DPoP proof's jwk header is not a usable public key")
 	}
 	k := &proofKey{pub: jwk.Key, jkt: jkt}
-	if c.n.Add(1) > keyCacheSize {
-		c.m.Clear()
-		c.n.Store(1)
+	if len(seg) <= jws.HeaderCacheMaxKey*4 {
+		if c.n.Add(1) > keyCacheSize {
+			c.m.Clear()
+			c.n.Store(1)
+		}
+		c.m.Store(seg, k)
 	}
-	c.m.Store(string(raw), k)
 	return k, nil
 }
 
