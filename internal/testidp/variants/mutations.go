@@ -417,9 +417,16 @@ var mutations = []mutation{
 			{"a leading '.'", func(t string) string { return "." + t }},
 		}
 		x := fs[b.r.IntN(len(fs))]
-		b.onToken = append(b.onToken, x.f)
+		b.onToken = append(b.onToken, func(t string) string {
+			t = x.f(t)
+			if strings.Count(t, ".") == 2 { // another '.' mutation undid this one
+				b.mustRefuse("token dots", "")
+			} else {
+				b.mustRefuse("token dots", ruleSegments)
+			}
+			return t
+		})
 		b.note("token with %s", x.desc)
-		b.mustRefuse("token dots", ruleSegments)
 	}},
 	{"signature.bytes", func(b *build) {
 		switch b.r.IntN(7) {
@@ -555,12 +562,21 @@ func dupClaim(b *build) {
 	name := names[b.r.IntN(len(names))]
 	other := map[string]string{"iss": `"https://evil.example"`, "sub": `"mallory"`, "aud": `"https://other.example"`,
 		"exp": "1", "nbf": strconv.FormatInt(b.p.Now.Unix()+3600, 10)}[name]
+	b.added(name, map[string]string{"iss": ruleIss, "aud": ruleAudValue, "exp": ruleExpPassed, "nbf": ruleNbfFuture}[name])
 	if b.r.IntN(2) == 0 {
 		b.claims = append(object{{quote(name), other}}, b.claims...)
 		b.note("%s duplicated: %s first, the valid value last", name, other)
 	} else {
 		b.claims = append(b.claims, member{quote(name), other})
 		b.note("%s duplicated: the valid value first, %s last", name, other)
+	}
+}
+
+// added is called before another member named name is added, whose value
+// rule refuses (or ""): if there was none, that value is the claim's.
+func (b *build) added(name, rule string) {
+	if b.claims.get(name) == "" {
+		b.mustRefuse("claim "+name, rule)
 	}
 }
 
@@ -576,9 +592,11 @@ func escapedName(b *build) {
 		}
 		b.note(`iss spelled "\u0069ss"`)
 	case 1:
+		b.added("iss", ruleIss)
 		b.claims = append(b.claims, member{`"\u0069ss"`, `"https://evil.example"`})
 		b.note(`a second iss, spelled "\u0069ss", last`)
 	case 2:
+		b.added("sub", "")
 		b.claims = append(object{{`"\u0073ub"`, `"mallory"`}}, b.claims...)
 		b.note(`a second sub, spelled "\u0073ub", first`)
 	}

@@ -150,38 +150,39 @@ func (o object) text() string {
 	return sb.String()
 }
 
-// set replaces the value of name (its first member of that exact raw name),
-// or appends it.
+// set replaces the value of the first member named name (however its name
+// is spelled: "\u0069ss" is iss), or appends it.
 func (o *object) set(name, value string) {
-	q := quote(name)
 	for i := range *o {
-		if (*o)[i].name == q {
+		if nameOf((*o)[i].name) == name {
 			(*o)[i].value = value
 			return
 		}
 	}
-	*o = append(*o, member{q, value})
+	*o = append(*o, member{quote(name), value})
 }
 
+// del removes every member named name, however spelled.
 func (o *object) del(name string) {
-	q := quote(name)
-	kept := (*o)[:0]
-	for _, m := range *o {
-		if m.name != q {
-			kept = append(kept, m)
-		}
-	}
-	*o = kept
+	*o = slices.DeleteFunc(*o, func(m member) bool { return nameOf(m.name) == name })
 }
 
 func (o object) get(name string) string {
-	q := quote(name)
 	for _, m := range o {
-		if m.name == q {
+		if nameOf(m.name) == name {
 			return m.value
 		}
 	}
 	return ""
+}
+
+// nameOf is the name a raw JSON member name stands for.
+func nameOf(raw string) string {
+	var s string
+	if json.Unmarshal([]byte(raw), &s) != nil {
+		return raw
+	}
+	return s
 }
 
 func quote(s string) string {
