@@ -82,11 +82,11 @@ func FuzzNumericDate(f *testing.F) {
 		switch {
 		case fl > float64(year9999.Unix()):
 			if !got.After(year9999) {
-				t.Fatalf("%q (%g s, beyond year 9999) decodes to %d s: it must be far future (after year 9999) or invalid", lit, fl, got.Unix())
+				t.Fatalf("%q (%g s, beyond year 9999) decodes to a time.Time (Unix %d) that compares before year 9999: it must be far future (after year 9999) or invalid", lit, fl, got.Unix())
 			}
 		case fl < float64(year1.Unix()):
 			if !got.Before(year1) {
-				t.Fatalf("%q (%g s, before year 1) decodes to %d s: it must be far past (before year 1) or invalid", lit, fl, got.Unix())
+				t.Fatalf("%q (%g s, before year 1) decodes to a time.Time (Unix %d) that compares after year 1: it must be far past (before year 1) or invalid", lit, fl, got.Unix())
 			}
 		default:
 			sec, frac := math.Modf(fl)
