@@ -814,9 +814,7 @@ func TestNodeDPoP(t *testing.T) {
 }
 
 // runNode runs node/verify.mjs with env and fails t for every failed check of
-// its JSON summary. It installs the locked dependencies with `npm ci` when
-// node/node_modules is missing (CI does that first: npm ci --prefix
-// interop/node), and skips when Node.js 20+ is not installed.
+// its JSON summary.
 func runNode(t *testing.T, env ...string) {
 	t.Helper()
 	runNodeScript(t, "verify.mjs", env...)
@@ -825,39 +823,7 @@ func runNode(t *testing.T, env ...string) {
 // runNodeScript runs one script of node/ (see runNode).
 func runNodeScript(t *testing.T, script string, env ...string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: the Node.js interop check (openid-client, jose, oauth4webapi) did not run")
-	}
-	out, err := exec.Command(node, "--version").Output()
-	if err != nil {
-		t.Fatalf("node --version: %v", err)
-	}
-	if major, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".", 2)[0]); major < 20 {
-		t.Skipf("node %s is older than 20: the Node.js interop check did not run", strings.TrimSpace(string(out)))
-	}
-	dir := filepath.Join(tokex.root, "interop", "node")
-	npmInstall.Do(func() {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
-			return
-		}
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			npmInstall.err = errors.New("interop/node/node_modules is missing and npm is not installed: run `npm ci --prefix interop/node`")
-			return
-		}
-		c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(c, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			npmInstall.err = fmt.Errorf("npm ci in interop/node (needs the npm registry): %v\n%s", err, out)
-		}
-	})
-	if npmInstall.err != nil {
-		t.Fatal(npmInstall.err)
-	}
-
+	node, dir := nodeSetup(t)
 	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(c, node, script)
@@ -892,8 +858,61 @@ func runNodeScript(t *testing.T, script string, env ...string) {
 	}
 }
 
+// nodeSetup finds Node.js 20+ and interop/node with its locked
+// dependencies, which it installs with `npm ci` when node_modules is missing
+// (CI does that first: npm ci --prefix interop/node). Without node or npm it
+// skips t, or fails it when TOKEX_REQUIRE_NODE=1 or CI is set, so a CI runner
+// without them cannot pass the Node.js checks by skipping them.
+func nodeSetup(t *testing.T) (node, dir string) {
+	t.Helper()
+	missing := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("TOKEX_REQUIRE_NODE") == "1" || os.Getenv("CI") != "" {
+			t.Fatalf(format+" (required: TOKEX_REQUIRE_NODE=1 or CI is set)", args...)
+		}
+		t.Skipf(format, args...)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing("node is not installed: the Node.js checks (openid-client, jose, oauth4webapi) did not run")
+	}
+	out, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	if major, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".", 2)[0]); major < 20 {
+		missing("node %s is older than 20: the Node.js checks did not run", strings.TrimSpace(string(out)))
+	}
+	dir = filepath.Join(tokex.root, "interop", "node")
+	npmInstall.Do(func() {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules")); err == nil {
+			return
+		}
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			npmInstall.missing = true
+			return
+		}
+		c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(c, npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			npmInstall.err = fmt.Errorf("npm ci in interop/node (needs the npm registry): %v\n%s", err, out)
+		}
+	})
+	if npmInstall.missing {
+		missing("interop/node/node_modules is missing and npm is not installed: run `npm ci --prefix interop/node`")
+	}
+	if npmInstall.err != nil {
+		t.Fatal(npmInstall.err)
+	}
+	return node, dir
+}
+
 // npmInstall runs npm ci at most once per test binary.
 var npmInstall struct {
 	sync.Once
-	err error
+	missing bool // no node_modules and no npm
+	err     error
 }

@@ -207,7 +207,9 @@ func TestVerify(t *testing.T) {
 		}, want: issuer.ReasonMalformed},
 		{name: "claim names are case-sensitive: ISS is not iss", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "iss"), `"ISS":"`+a.Issuer()+`"`))}, want: issuer.ReasonUntrustedIssuer},
 		{name: "exp is a numeric string", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "exp"), `"exp":"`+strconv.FormatInt(now.Add(time.Hour).Unix(), 10)+`"`))}, want: issuer.ReasonMalformed},
-		{name: "nbf null is no nbf", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "nbf"), `"nbf":null`))}},
+		{name: "nbf null is not a NumericDate", opts: []testidp.SignOption{testidp.Payload(payload(without(a.Claims("alice", stsAudience), "nbf"), `"nbf":null`))}, want: issuer.ReasonMalformed},
+		{name: "iat null is not a NumericDate", opts: rawClaim(a, "iat", "null"), want: issuer.ReasonMalformed},
+		{name: "exp null is not a NumericDate", opts: rawClaim(a, "exp", "null"), want: issuer.ReasonMalformed},
 		{name: "invalid UTF-8 in a claim", opts: []testidp.SignOption{testidp.Payload(payload(a.Claims("alice", stsAudience), "\"xid\":\"\xff\""))}, want: issuer.ReasonMalformed},
 		// Issue 12 finding 1: a NumericDate beyond what a time holds is the far
 		// future (or past), never a wrapped-around date.

@@ -96,9 +96,9 @@ const (
 )
 
 // NumericDate is a time claim (RFC 7519 §2: a JSON number of seconds since
-// the epoch, possibly fractional), read in place as it is decoded. Absent and
-// null are unset; any other JSON is kept (clipped) to be refused when the
-// time claims are checked.
+// the epoch, possibly fractional), read in place as it is decoded. Absent is
+// unset; any other JSON, null included (it is not a number: jose refuses it
+// too), is kept (clipped) to be refused when the time claims are checked.
 type NumericDate struct {
 	set bool
 	far int8 // +1: after maxSeconds, -1: before minSeconds
@@ -113,8 +113,6 @@ func (n *NumericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		return err
 	}
 	switch v.Kind() {
-	case 'n':
-		*n = NumericDate{}
 	case '0':
 		n.SetNumber(string(v))
 	default:
