@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -50,4 +51,46 @@ func TestBodyOverCapAnsweredAtOnce(t *testing.T) {
 	if !resp.Close || !strings.Contains(e.ErrorDescription, "65536") {
 		t.Errorf("Connection %q, description %q: want close and the limit", resp.Header.Get("Connection"), e.ErrorDescription)
 	}
+}
+
+// TestScopeParameterRefusals (issue 12, finding 4): the scope parameter is
+// read by RFC 6749 §3.3 (single-space separated scope-tokens) with a cap on
+// the number of values; anything else is 400 invalid_scope, never a 5xx,
+// and a request of many scopes is refused rather than downscoped value by
+// value. The body cap is the largest tokex allows.
+func TestScopeParameterRefusals(t *testing.T) {
+	t.Parallel()
+	up := newIdPs(t)
+	x := start(t, startOpts{policy: up.policy("", ""), env: []string{"TOKEX_MAX_BODY_BYTES=1048576"}})
+	many := func(n int) string {
+		toks := make([]string, n)
+		for i := range toks {
+			toks[i] = fmt.Sprintf("u%06d", i)
+		}
+		return strings.Join(toks, " ")
+	}
+	for _, tc := range []struct {
+		name, scope string
+		desc        string // a fragment of the description
+	}{
+		{name: "10,000 distinct unknown scopes", scope: "inventory.read " + many(9999), desc: "at most 100"},
+		{name: "100,000 scopes near the body cap", scope: many(100000), desc: "at most 100"},
+		{name: "TAB as separator", scope: "inventory.read\tinventory.write", desc: "0x09"},
+		{name: "NBSP as separator", scope: "inventory.read\u00a0inventory.write", desc: "0xC2"},
+		{name: "two spaces", scope: "inventory.read  inventory.write", desc: "single space"},
+		{name: "double quote", scope: `inventory.read "x"`, desc: "0x22"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := up.corp.Sign(up.corp.Claims("alice", x.Issuer))
+			r := x.post(t, request{form: exchangeForm(tok, "audience", audInventory, "scope", tc.scope)}.as(orders))
+			wantError(t, r, http.StatusBadRequest, api.ErrInvalidScope, tc.desc)
+		})
+	}
+	t.Run("trailing space tolerated", func(t *testing.T) {
+		tok := up.corp.Sign(up.corp.Claims("alice", x.Issuer))
+		r := x.post(t, request{form: exchangeForm(tok, "audience", audInventory, "scope", "inventory.read ")}.as(orders))
+		if r.Status != http.StatusOK || r.str("scope") != "inventory.read" {
+			t.Fatalf("got %d %s, want 200 with scope inventory.read", r.Status, clip(string(r.Body), 300))
+		}
+	})
 }

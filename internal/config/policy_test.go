@@ -408,6 +408,12 @@ func TestParsePolicyBad(t *testing.T) {
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: ['ledger\write']`) }},
 		{name: "non-ASCII scope", path: "rules[2].scopes[0]", wantLine: true,
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: [lédger]`) }},
+		{name: "scope with a TAB", path: "rules[2].scopes[0]", wantLine: true,
+			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: ["ledger\twrite"]`) }},
+		{name: "scope with a NBSP", path: "rules[2].scopes[0]", wantLine: true,
+			doc: func(t *testing.T) string {
+				return patch(t, "scopes: [ledger.write]", "scopes: [\"ledger\u00a0write\"]")
+			}},
 		{name: "empty scope", path: "rules[2].scopes[0]", wantLine: true,
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: [""]`) }},
 		{name: "scope listed twice", path: "rules[0].scopes[1]", wantLine: true,
