@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +95,51 @@ func TestScopeParameterRefusals(t *testing.T) {
 			t.Fatalf("got %d %s, want 200 with scope inventory.read", r.Status, clip(string(r.Body), 300))
 		}
 	})
+}
+
+// TestSubjectOverlapRefused (issue 12, finding 6): corp (no subject_prefix)
+// and partner (subject_prefix "p2:") both reach the inventory audience, so
+// corp's "p2:alice" and partner's "alice" would be one sub there. tokex serve
+// refuses to start and tokex policy check fails, naming both issuers' paths
+// and the audience; allow_subject_overlap turns it into a warning, and
+// distinct prefixes fix it.
+func TestSubjectOverlapRefused(t *testing.T) {
+	t.Parallel()
+	ps := newIdPs(t)
+	dir := t.TempDir()
+	base := ps.policy("", "")("https://sts.example.com")
+	overlap := strings.Replace(base, "allow_subject_overlap: true\n", "", 1)
+	overlap = strings.Replace(overlap, "    token_types: [access_token]\n", "    token_types: [access_token]\n    subject_prefix: \"p2:\"\n", 1)
+	write := func(name, doc string) string {
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	refused := write("overlap.yaml", overlap)
+	wants := []string{"issuers[1].subject_prefix", "issuers[0].subject_prefix", audInventory, "allow_subject_overlap"}
+
+	code, _, stderr := runTokex(t, "TOKEX_CONFIG="+refused)
+	if code == 0 {
+		t.Fatal("tokex serve started with issuers that can mint the same sub")
+	}
+	code, out, _ := runCommand(t, "", "policy", "check", refused)
+	if code != 1 {
+		t.Errorf("policy check: exit %d, want 1\n%s", code, out)
+	}
+	for _, w := range wants {
+		if !strings.Contains(stderr, w) || !strings.Contains(out, w) {
+			t.Errorf("serve or policy check does not name %q:\nserve:\n%s\npolicy check:\n%s", w, stderr, out)
+		}
+	}
+
+	allowed := write("allowed.yaml", "allow_subject_overlap: true\n"+overlap)
+	if code, out, _ := runCommand(t, "", "policy", "check", allowed); code != 0 || !strings.Contains(out, "warnings: 1") || !strings.Contains(out, "issuers[1].subject_prefix") {
+		t.Errorf("allow_subject_overlap: exit %d, want 0 and the overlap as a warning\n%s", code, out)
+	}
+	fixed := write("fixed.yaml", strings.Replace(overlap, "    leeway: 5s\n", "    leeway: 5s\n    subject_prefix: \"corp:\"\n", 1))
+	if code, out, _ := runCommand(t, "", "policy", "check", fixed); code != 0 || !strings.Contains(out, "warnings: 0") {
+		t.Errorf("distinct prefixes: exit %d, want 0 and no warning\n%s", code, out)
+	}
 }

@@ -17,6 +17,9 @@ type Policy struct {
 	Rules   []Rule        `yaml:"rules"`
 	// RateLimits are the default limits of every client; off when absent.
 	RateLimits *RateLimits `yaml:"rate_limits"`
+	// AllowSubjectOverlap turns the refusal of issuers that can mint the same
+	// sub into one audience (SubjectOverlaps) into a warning.
+	AllowSubjectOverlap bool `yaml:"allow_subject_overlap"`
 
 	// File is the path the policy was read from ("" for the embedded demo policy).
 	File string `yaml:"-"`

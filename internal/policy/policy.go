@@ -153,6 +153,12 @@ func Compile(p *config.Policy) (*Policy, error) {
 			}
 		}
 	}
+	if p.AllowSubjectOverlap {
+		// Validate refuses these unless the operator accepted them: say so.
+		for _, o := range p.SubjectOverlaps() {
+			out.Warnings = append(out.Warnings, o.Path()+": "+o.Message(p)+" (accepted: allow_subject_overlap is set)")
+		}
+	}
 	if err := ps.Err(p.File); err != nil {
 		return nil, err
 	}
