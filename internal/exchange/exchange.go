@@ -166,10 +166,6 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	if err := checkRequest(f); err != nil {
 		return nil, err
 	}
-	scopes, err := requestedScopes(f)
-	if err != nil {
-		return nil, err
-	}
 	audience := f.Audience
 	if f.Resource != "" {
 		if audience != "" && audience != f.Resource {
@@ -178,6 +174,10 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		audience = f.Resource
 	}
 	rec.audience = audience
+	scopes, err := requestedScopes(f)
+	if err != nil {
+		return nil, err
+	}
 
 	// 2. Subject token validation.
 	pr, err := s.validate(ctx, st, f)
