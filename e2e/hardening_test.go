@@ -56,7 +56,7 @@ func TestBodyOverCapAnsweredAtOnce(t *testing.T) {
 }
 
 // TestScopeParameterRefusals (issue 12, finding 4): the scope parameter is
-// read by RFC 6749 §3.3 (single-space separated scope-tokens) with a cap on
+// read by RFC 6749 §3.3 (space-separated scope-tokens) with a cap on
 // the number of values; anything else is 400 invalid_scope, never a 5xx,
 // and a request of many scopes is refused rather than downscoped value by
 // value. The body cap is the largest tokex allows.
@@ -79,7 +79,6 @@ func TestScopeParameterRefusals(t *testing.T) {
 		{name: "100,000 scopes near the body cap", scope: many(100000), desc: "at most 100"},
 		{name: "TAB as separator", scope: "inventory.read\tinventory.write", desc: "0x09"},
 		{name: "NBSP as separator", scope: "inventory.read\u00a0inventory.write", desc: "0xC2"},
-		{name: "two spaces", scope: "inventory.read  inventory.write", desc: "single space"},
 		{name: "double quote", scope: `inventory.read "x"`, desc: "0x22"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,11 +87,11 @@ func TestScopeParameterRefusals(t *testing.T) {
 			wantError(t, r, http.StatusBadRequest, api.ErrInvalidScope, tc.desc)
 		})
 	}
-	t.Run("trailing space tolerated", func(t *testing.T) {
+	t.Run("many spaces, few values", func(t *testing.T) {
 		tok := up.corp.Sign(up.corp.Claims("alice", x.Issuer))
-		r := x.post(t, request{form: exchangeForm(tok, "audience", audInventory, "scope", "inventory.read ")}.as(orders))
-		if r.Status != http.StatusOK || r.str("scope") != "inventory.read" {
-			t.Fatalf("got %d %s, want 200 with scope inventory.read", r.Status, clip(string(r.Body), 300))
+		r := x.post(t, request{form: exchangeForm(tok, "audience", audInventory, "scope", "inventory.read"+strings.Repeat(" ", 500)+"inventory.write ")}.as(orders))
+		if r.Status != http.StatusOK || r.str("scope") != "inventory.read inventory.write" {
+			t.Fatalf("got %d %s, want 200 with both scopes", r.Status, clip(string(r.Body), 300))
 		}
 	})
 }
