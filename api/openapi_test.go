@@ -415,6 +415,7 @@ func TestOpenAPIOperationSchemas(t *testing.T) {
 		{name: "token 200", path: "/token", method: "post", status: "200", mediaType: "application/json", schema: "TokenResponse", wantHeaders: []string{"Cache-Control"}},
 		{name: "token 400", path: "/token", method: "post", status: "400", mediaType: "application/json", schema: "ErrorResponse"},
 		{name: "token 401", path: "/token", method: "post", status: "401", mediaType: "application/json", schema: "ErrorResponse", wantHeaders: []string{"WWW-Authenticate"}},
+		{name: "token 413", path: "/token", method: "post", status: "413", mediaType: "application/json", schema: "ErrorResponse", wantHeaders: []string{"Connection"}},
 		{name: "token 503", path: "/token", method: "post", status: "503", mediaType: "application/json", schema: "ErrorResponse"},
 		{name: "jwks 200", path: "/.well-known/jwks.json", method: "get", status: "200", mediaType: "application/json", schema: "JWKSet", wantHeaders: []string{"Cache-Control", "ETag"}},
 		{name: "metadata 200", path: "/.well-known/oauth-authorization-server", method: "get", status: "200", mediaType: "application/json", schema: "ServerMetadata"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -206,9 +207,9 @@ func validateFederation(ps *Problems, at string, is Issuer) {
 	}
 }
 
-// validateAcrossIssuers checks what involves several issuers: subject prefixes
-// that could make two issuers' subjects equal, and listed tenants whose iss is
-// also another issuer's exact issuer_url.
+// validateAcrossIssuers checks what involves several issuers: listed tenants
+// whose iss is also another issuer's exact issuer_url, and issuers that can
+// mint the same sub into one audience (unless allow_subject_overlap is set).
 func (p *Policy) validateAcrossIssuers(ps *Problems) {
 	exact := map[string]string{}
 	for _, is := range p.Issuers {
@@ -225,15 +226,81 @@ func (p *Policy) validateAcrossIssuers(ps *Problems) {
 				}
 			}
 		}
-		if is.SubjectPrefix == "" {
-			continue
+	}
+	if !p.AllowSubjectOverlap {
+		for _, o := range p.SubjectOverlaps() {
+			ps.Add(o.Path(), "%s, or set allow_subject_overlap: true to accept the overlap", o.Message(p))
 		}
-		for k, o := range p.Issuers[:i] {
-			if o.SubjectPrefix != "" && (strings.HasPrefix(is.SubjectPrefix, o.SubjectPrefix) || strings.HasPrefix(o.SubjectPrefix, is.SubjectPrefix)) {
-				ps.Add(at+".subject_prefix", "%q and the subject_prefix %q of issuers[%d] start alike, so their subjects could collide", is.SubjectPrefix, o.SubjectPrefix, k)
+	}
+}
+
+// SubjectOverlap is a pair of issuers whose minted sub can be equal in one
+// audience: a downstream API would take one issuer's user for the other's
+// (RFC 9068 §2.2: sub identifies the subject within the audience).
+type SubjectOverlap struct {
+	A, B     int    // issuer indices, A < B
+	Audience string // the first audience that rules give both
+}
+
+// Path is where the overlap is reported: the later issuer's subject_prefix.
+func (o SubjectOverlap) Path() string { return fmt.Sprintf("issuers[%d].subject_prefix", o.B) }
+
+// Message says which issuers collide, where, and what to do.
+func (o SubjectOverlap) Message(p *Policy) string {
+	a, b := p.Issuers[o.A], p.Issuers[o.B]
+	return fmt.Sprintf("issuers %q (issuers[%d].subject_prefix %q) and %q (issuers[%d].subject_prefix %q) can mint the same sub for audience %q: give each issuer a distinct subject_prefix that is not a prefix of another's (such as %q and %q)",
+		a.Name, o.A, a.SubjectPrefix, b.Name, o.B, b.SubjectPrefix, o.Audience, a.Name+":", b.Name+":")
+}
+
+// SubjectOverlaps lists the pairs of issuers that rules let mint tokens for
+// the same audience and whose subjects can be equal there: minted subjects
+// are subject_prefix + a non-empty string (whatever the subject expression),
+// so two issuers' are disjoint only when both prefixes are non-empty and
+// neither is a prefix of the other. One issuer named by several rules, or a
+// template's tenants (one issuer, one subject namespace), is no overlap.
+// Each pair is reported once, with the first audience it shares.
+func (p *Policy) SubjectOverlaps() []SubjectOverlap {
+	index := make(map[string]int, len(p.Issuers))
+	for i, is := range p.Issuers {
+		if _, dup := index[is.Name]; !dup {
+			index[is.Name] = i
+		}
+	}
+	var audiences []string
+	reach := map[string][]int{} // audience -> issuers, each once, in order of appearance
+	for _, r := range p.Rules {
+		for _, name := range r.Issuers {
+			i, ok := index[name]
+			if !ok || slices.Contains(reach[r.Audience], i) {
+				continue
+			}
+			if reach[r.Audience] == nil {
+				audiences = append(audiences, r.Audience)
+			}
+			reach[r.Audience] = append(reach[r.Audience], i)
+		}
+	}
+	var out []SubjectOverlap
+	seen := map[[2]int]bool{}
+	for _, aud := range audiences {
+		for x, i := range reach[aud] {
+			for _, j := range reach[aud][x+1:] {
+				a, b := min(i, j), max(i, j)
+				if seen[[2]int{a, b}] || disjointPrefixes(p.Issuers[a].SubjectPrefix, p.Issuers[b].SubjectPrefix) {
+					continue
+				}
+				seen[[2]int{a, b}] = true
+				out = append(out, SubjectOverlap{A: a, B: b, Audience: aud})
 			}
 		}
 	}
+	slices.SortStableFunc(out, func(x, y SubjectOverlap) int { return cmp.Or(cmp.Compare(x.B, y.B), cmp.Compare(x.A, y.A)) })
+	return out
+}
+
+// disjointPrefixes: no string starts with both a and b.
+func disjointPrefixes(a, b string) bool {
+	return a != "" && b != "" && !strings.HasPrefix(a, b) && !strings.HasPrefix(b, a)
 }
 
 // celEnv builds the CEL environment once, on first use.

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,10 +11,14 @@ import (
 
 const corpIssuer = "    issuer_url: https://idp.example.com/\n    jwks_uri: https://idp.example.com/jwks\n"
 
-// withCorp replaces the corp issuer's issuer_url and jwks_uri lines.
+// withCorp replaces the corp issuer's issuer_url, jwks_uri and subject_prefix
+// lines; corp keeps its prefix unless lines give one.
 func withCorp(t *testing.T, lines string) string {
 	t.Helper()
-	return patch(t, corpIssuer, lines)
+	if !strings.Contains(lines, "subject_prefix:") {
+		lines += "    subject_prefix: \"corp:\"\n"
+	}
+	return patch(t, corpIssuer+"    subject_prefix: \"corp:\"\n", lines)
 }
 
 const entraTemplate = "    issuer_url: https://login.microsoftonline.com/{tenantid}/v2.0\n"
@@ -111,14 +116,56 @@ func TestFederationKeysBad(t *testing.T) {
 	}
 }
 
-// TestSubjectPrefixesStartAlike: "corp" and "corp:partner" could give the
-// same subject ("corp" + ":partner:x" and "corp:partner" + ":x").
-func TestSubjectPrefixesStartAlike(t *testing.T) {
-	doc := withCorp(t, corpIssuer+"    subject_prefix: \"corp\"\n")
-	doc = replaceOnce(t, doc, "    leeway: 10s\n", "    leeway: 10s\n    subject_prefix: \"corp:partner\"\n")
-	_, err := config.ParsePolicy([]byte(doc), "policy.yaml", config.Overrides{})
-	if _, ok := findProblem(fileError(t, err), "issuers[1].subject_prefix"); !ok {
-		t.Fatalf("prefix overlap not reported: %v", err)
+// TestSubjectOverlaps (issue 12): two issuers that rules let mint tokens for
+// one audience must not be able to mint the same sub there. corp and partner
+// of the base policy both reach https://shipping.example.com.
+func TestSubjectOverlaps(t *testing.T) {
+	const corpPrefix, partnerPrefix = "    subject_prefix: \"corp:\"\n", "    subject_prefix: \"partner:\"\n"
+	tests := []struct {
+		name  string
+		patch []string // old, new pairs applied to the base policy
+		want  []config.SubjectOverlap
+	}{
+		{name: "distinct prefixes"},
+		{name: "no prefix and p2: (sub \"p2:alice\" of one is \"alice\" of the other)",
+			patch: []string{corpPrefix, "", partnerPrefix, "    subject_prefix: \"p2:\"\n"},
+			want:  []config.SubjectOverlap{{A: 0, B: 1, Audience: "https://shipping.example.com"}}},
+		{name: "no prefixes", patch: []string{corpPrefix, "", partnerPrefix, ""},
+			want: []config.SubjectOverlap{{A: 0, B: 1, Audience: "https://shipping.example.com"}}},
+		{name: "one prefix starts the other", patch: []string{corpPrefix, "    subject_prefix: \"corp\"\n", partnerPrefix, "    subject_prefix: \"corp:partner\"\n"},
+			want: []config.SubjectOverlap{{A: 0, B: 1, Audience: "https://shipping.example.com"}}},
+		{name: "same prefix", patch: []string{partnerPrefix, corpPrefix},
+			want: []config.SubjectOverlap{{A: 0, B: 1, Audience: "https://shipping.example.com"}}},
+		{name: "no prefixes, no shared audience", patch: []string{corpPrefix, "", partnerPrefix, "", "issuers: [corp, partner]", "issuers: [corp]"}},
+		{name: "one issuer named by two rules for one audience", patch: []string{corpPrefix, "", partnerPrefix, "", "issuers: [corp, partner]", "issuers: [corp]",
+			"audience: https://inventory.example.com", "audience: https://shipping.example.com"}},
+		{name: "shared audience through two rules", patch: []string{corpPrefix, "", partnerPrefix, "", "issuers: [corp, partner]", "issuers: [corp]",
+			"audience: https://ledger.example.com", "audience: https://inventory.example.com"},
+			want: []config.SubjectOverlap{{A: 0, B: 1, Audience: "https://inventory.example.com"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := patch(t, tc.patch...)
+			_, err := config.ParsePolicy([]byte(doc), "policy.yaml", config.Overrides{})
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			fe := fileError(t, err)
+			if _, ok := findProblem(fe, "issuers[1].subject_prefix"); !ok || len(fe.Problems) != 1 {
+				t.Fatalf("problems at %q, want issuers[1].subject_prefix alone:\n%v", paths(fe), err)
+			}
+			// Allowed, the same overlap is still found (policy.Compile warns of it).
+			p, err := config.ParsePolicy([]byte(doc+"allow_subject_overlap: true\n"), "policy.yaml", config.Overrides{})
+			if err != nil {
+				t.Fatalf("allow_subject_overlap: %v", err)
+			}
+			if got := p.SubjectOverlaps(); !slices.Equal(got, tc.want) {
+				t.Errorf("overlaps %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -19,6 +19,9 @@ type Policy struct {
 	RateLimits *RateLimits `yaml:"rate_limits"`
 	// DPoP tunes proof checking (RFC 9449); defaults when absent.
 	DPoP *DPoPSettings `yaml:"dpop"`
+	// AllowSubjectOverlap turns the refusal of issuers that can mint the same
+	// sub into one audience (SubjectOverlaps) into a warning.
+	AllowSubjectOverlap bool `yaml:"allow_subject_overlap"`
 
 	// File is the path the policy was read from ("" for the embedded demo policy).
 	File string `yaml:"-"`

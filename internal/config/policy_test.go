@@ -26,6 +26,8 @@ const (
 )
 
 // basePolicy is a valid policy with two issuers, two clients and three rules.
+// Both issuers reach https://shipping.example.com, so each has its own
+// subject_prefix (issue 12: their subjects must not collide).
 // Bad cases patch it so that each one differs from a good file by one mistake.
 const basePolicy = `issuer: https://sts.example.com
 keys: keys.json
@@ -36,6 +38,7 @@ issuers:
   - name: corp
     issuer_url: https://idp.example.com/
     jwks_uri: https://idp.example.com/jwks
+    subject_prefix: "corp:"
     algorithms: [RS256, ES256]
   - name: partner
     issuer_url: https://partner.example.com
@@ -43,6 +46,7 @@ issuers:
     audiences: [https://sts.example.com, api://tokex]
     token_types: [access_token]
     leeway: 10s
+    subject_prefix: "partner:"
 clients:
   - id: orders
     secret_sha256: "` + digestA + `"
@@ -157,8 +161,8 @@ func TestParsePolicyGood(t *testing.T) {
 	if r := p.Rules[1]; r.Lifetime != nil || r.Require != `claims.tid == "t1"` {
 		t.Errorf("rules[1] = %+v", r)
 	}
-	if got := p.Lines["rules[2].audience"]; got != 38 {
-		t.Errorf("Lines[rules[2].audience] = %d, want 41", got)
+	if got := p.Lines["rules[2].audience"]; got != 40 {
+		t.Errorf("Lines[rules[2].audience] = %d, want 40", got)
 	}
 	if err := p.Validate(); err != nil {
 		t.Errorf("Validate of a parsed policy: %v", err)
@@ -408,6 +412,12 @@ func TestParsePolicyBad(t *testing.T) {
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: ['ledger\write']`) }},
 		{name: "non-ASCII scope", path: "rules[2].scopes[0]", wantLine: true,
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: [lédger]`) }},
+		{name: "scope with a TAB", path: "rules[2].scopes[0]", wantLine: true,
+			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: ["ledger\twrite"]`) }},
+		{name: "scope with a NBSP", path: "rules[2].scopes[0]", wantLine: true,
+			doc: func(t *testing.T) string {
+				return patch(t, "scopes: [ledger.write]", "scopes: [\"ledger\u00a0write\"]")
+			}},
 		{name: "empty scope", path: "rules[2].scopes[0]", wantLine: true,
 			doc: func(t *testing.T) string { return patch(t, "scopes: [ledger.write]", `scopes: [""]`) }},
 		{name: "scope listed twice", path: "rules[0].scopes[1]", wantLine: true,

@@ -15,6 +15,7 @@ import (
 	"github.com/MicahParks/jwkset"
 
 	"github.com/tokex/tokex/internal/condition"
+	"github.com/tokex/tokex/internal/scope"
 )
 
 // Defaults of SPEC §3.
@@ -59,9 +60,8 @@ func ClassifyAlg(alg string) AlgClass {
 }
 
 var (
-	nameRe       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	sha256HexRe  = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-	scopeTokenRe = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`) // RFC 6749 §3.3 scope-token
+	nameRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	sha256HexRe = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 )
 
 // resolveKeys makes the file's own relative keys path relative to the policy
@@ -201,7 +201,7 @@ func (p *Policy) Validate() error {
 		}
 		seen := map[string]bool{}
 		for j, s := range r.Scopes {
-			if !scopeTokenRe.MatchString(s) {
+			if !scope.Valid(s) { // the request's reader: a rule scope a client could not ask for is a mistake
 				ps.Add(fmt.Sprintf("%s.scopes[%d]", at, j), "%q is not a scope token (RFC 6749 §3.3)", s)
 			} else if seen[s] {
 				ps.Add(fmt.Sprintf("%s.scopes[%d]", at, j), "%q is listed twice", s)

@@ -20,6 +20,7 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/scope"
 	"github.com/tokex/tokex/internal/telemetry"
 )
 
@@ -196,6 +197,10 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		audience = f.Resource
 	}
 	rec.audience = audience
+	scopes, err := requestedScopes(f)
+	if err != nil {
+		return nil, err
+	}
 
 	// 2. Subject token validation.
 	pr, err := s.validate(ctx, st, f)
@@ -210,7 +215,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 3 and 4. Rule, condition, downscoping.
-	grant, err := s.decide(ctx, st, pr, cl.ID, audience, f.Scope)
+	grant, err := s.decide(ctx, st, pr, cl.ID, audience, scopes)
 	rec.rule = grant.Rule
 	if err != nil {
 		return nil, unauthenticated(cl, err)
@@ -327,6 +332,23 @@ func checkRequest(f *api.TokenRequest) error {
 	return nil
 }
 
+// requestedScopes reads the scope parameter (RFC 6749 §3.3): malformed or
+// too many values are invalid_scope (RFC 6749 §5.2), refused before the
+// subject token is verified.
+func requestedScopes(f *api.TokenRequest) ([]string, error) {
+	scopes, err := scope.Parse(f.Scope)
+	if err != nil {
+		var se *scope.Error
+		errors.As(err, &se)
+		reason := "malformed_scope"
+		if se.Kind == scope.TooMany {
+			reason = "too_many_scopes"
+		}
+		return nil, &Error{Code: api.ErrInvalidScope, Reason: reason, Description: se.Description}
+	}
+	return scopes, nil
+}
+
 func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, error) {
 	ctx, span := s.step(ctx, "tokex.subject_validation")
 	defer span.End()
@@ -341,10 +363,10 @@ func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) 
 	return pr, nil
 }
 
-func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, clientID, audience, scope string) (policy.Grant, error) {
+func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, clientID, audience string, scopes []string) (policy.Grant, error) {
 	ctx, span := s.step(ctx, "tokex.policy")
 	defer span.End()
-	g, err := st.Policy.Evaluate(ctx, pr, policy.Request{ClientID: clientID, Audience: audience, Scopes: strings.Fields(scope)})
+	g, err := st.Policy.Evaluate(ctx, pr, policy.Request{ClientID: clientID, Audience: audience, Scopes: scopes})
 	if err != nil {
 		var pe *policy.Error
 		if !errors.As(err, &pe) {

@@ -23,6 +23,7 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/scope"
 	"github.com/tokex/tokex/internal/telemetry"
 )
 
@@ -218,6 +219,11 @@ func TestExchangeRefusals(t *testing.T) {
 		{name: "no audience and two rules", form: func(f *api.TokenRequest) { f.Audience = "" }, wantCode: api.ErrInvalidTarget, wantReason: "no_rule", wantVerify: true},
 		{name: "condition false", form: func(f *api.TokenRequest) { f.Audience = "https://billing.example.com" }, wantCode: api.ErrInvalidRequest, wantReason: "condition_not_met", wantVerify: true},
 		{name: "no grantable scope", form: func(f *api.TokenRequest) { f.Scope = "admin" }, wantCode: api.ErrInvalidScope, wantReason: "no_scope", wantVerify: true},
+		// RFC 6749 §3.3, refused before the subject token is verified.
+		{name: "more scopes than the cap", form: func(f *api.TokenRequest) { f.Scope = strings.Repeat("x ", scope.MaxTokens) + "y" }, wantCode: api.ErrInvalidScope, wantReason: "too_many_scopes"},
+		{name: "TAB between scopes", form: func(f *api.TokenRequest) { f.Scope = "inventory.read\tinventory.write" }, wantCode: api.ErrInvalidScope, wantReason: "malformed_scope"},
+		{name: "NBSP between scopes", form: func(f *api.TokenRequest) { f.Scope = "inventory.read\u00a0inventory.write" }, wantCode: api.ErrInvalidScope, wantReason: "malformed_scope"},
+		{name: "double quote in a scope", form: func(f *api.TokenRequest) { f.Scope = `inventory"read` }, wantCode: api.ErrInvalidScope, wantReason: "malformed_scope"},
 		{name: "subject expires within a second", verifier: &fakeVerifier{principal: principal(now.Add(500*time.Millisecond), nil)}, wantCode: api.ErrInvalidRequest, wantReason: "expired", wantVerify: true},
 	}
 	for _, tc := range tests {
@@ -259,6 +265,26 @@ func TestExchangeRefusals(t *testing.T) {
 				t.Errorf("audit = %v", ev)
 			}
 			assertNoSecrets(t, h)
+		})
+	}
+}
+
+// TestExchangeScopeSpaces: runs of spaces are tolerated as one separator
+// (clients that join scope strings produce them), a scope asked twice is
+// granted once, and only spaces are left: "scope= " is no scope (SPEC §5).
+func TestExchangeScopeSpaces(t *testing.T) {
+	for _, tc := range []struct{ scope, want string }{
+		{scope: "inventory.read ", want: "inventory.read"},
+		{scope: "inventory.read  inventory.write", want: "inventory.read inventory.write"},
+		{scope: " inventory.write inventory.read inventory.write", want: "inventory.write inventory.read"},
+		{scope: " ", want: "inventory.read inventory.write"},
+	} {
+		t.Run(tc.scope, func(t *testing.T) {
+			h := newHarness(t, &fakeVerifier{principal: principal(now.Add(time.Hour), nil)})
+			resp, err := h.svc.Exchange(context.Background(), exchange.Request{Form: form(func(f *api.TokenRequest) { f.Scope = tc.scope }), Credentials: basic})
+			if err != nil || resp.Scope != tc.want {
+				t.Fatalf("scope %q: got %+v, %v; want %q", tc.scope, resp, err, tc.want)
+			}
 		})
 	}
 }

@@ -107,6 +107,10 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	} else {
 		x.pass(StepRequest, "parameters", "token exchange, subject_token_type "+tokenTypes[f.SubjectTokenType])
 	}
+	scopes, scopeErr := requestedScopes(f)
+	if scopeErr != nil {
+		x.fail(StepRequest, "scope", asError(scopeErr))
+	}
 	audience := f.Audience
 	if f.Resource != "" && audience == "" {
 		audience = f.Resource
@@ -152,10 +156,13 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	default:
 		x.pass(StepPolicy, "condition", "the rule has none")
 	}
-	scopes, withheld, err := r.GrantScopes(ctx, pr, strings.Fields(f.Scope))
-	if err != nil {
+	scopes, withheld, err := r.GrantScopes(ctx, pr, scopes)
+	switch {
+	case scopeErr != nil:
+		x.add(Check{Step: StepPolicy, Name: "scopes", Result: NotRun, Detail: "the scope parameter is malformed"})
+	case err != nil:
 		x.fail(StepPolicy, "scopes", policyErr(err))
-	} else {
+	default:
 		detail := "granted: " + strings.Join(scopes, " ")
 		if len(withheld) > 0 {
 			detail += "; withheld by scope_conditions: " + strings.Join(withheld, " ")

@@ -30,7 +30,10 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
+// corp and down both serve orders-to-inventory without subject prefixes:
+// down is only ever unreachable, and the goldens show corp's subject as is.
 const explainPolicy = `issuer: https://sts.example.com
+allow_subject_overlap: true
 token:
   max_lifetime: 15m
 issuers:
@@ -175,6 +178,7 @@ func TestExplainGolden(t *testing.T) {
 		{name: "no-rule", token: f.sign(t, subjectClaims(nil), nil), client: "billing", audience: "https://inventory.example.com", wantCode: api.ErrInvalidTarget},
 		{name: "condition-false", token: f.sign(t, subjectClaims(map[string]any{"tid": "t2"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
 		{name: "scopes-withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": nil}), nil), client: "orders", scope: "inventory.write", wantCode: api.ErrInvalidScope},
+		{name: "scope-malformed", token: f.sign(t, subjectClaims(nil), nil), client: "orders", scope: "inventory.read\tinventory.write", wantCode: api.ErrInvalidScope},
 		{name: "keys-unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil), client: "orders", wantCode: api.ErrTemporarilyUnavailable},
 		{name: "validate-rule", token: f.sign(t, subjectClaims(map[string]any{"dept": "blocked"}), nil), client: "orders", wantCode: api.ErrInvalidRequest},
 		{name: "delegation", token: f.sign(t, subjectClaims(nil), nil), client: "billing", actor: actor, wantClaim: "act"},
@@ -235,6 +239,8 @@ func TestExplainMatchesExchange(t *testing.T) {
 		{name: "alg header", token: f.sign(t, subjectClaims(nil), map[string]any{"jku": "https://evil.example.com/jwks"})},
 		{name: "condition", token: f.sign(t, subjectClaims(map[string]any{"tid": "t3"}), nil)},
 		{name: "scope", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil), scope: "inventory.write"},
+		{name: "scope malformed", token: f.sign(t, subjectClaims(nil), nil), scope: "inventory.read\u00a0inventory.write"},
+		{name: "too many scopes", token: f.sign(t, subjectClaims(nil), nil), scope: strings.Repeat("s ", 101)},
 		{name: "mapping", token: f.sign(t, subjectClaims(map[string]any{"dept": 1.5, "tid": "t1"}), nil)},
 		{name: "keys unavailable", token: f.sign(t, subjectClaims(map[string]any{"iss": "https://down.example.com"}), nil)},
 		{name: "validate rule", token: f.sign(t, subjectClaims(map[string]any{"dept": "blocked"}), nil)},

@@ -54,14 +54,18 @@ func (r *Rule) GrantScopes(ctx context.Context, pr *issuer.Principal, requested 
 	cand := slices.Clone(r.Scopes)
 	var notAllowed []string
 	if len(requested) > 0 {
-		cand = make([]string, 0, len(requested))
+		// One map lookup per requested scope: the cost is linear in the
+		// request (scope.Parse caps its length and drops duplicates; taken
+		// keeps a repeated scope out of the grant all the same).
+		cand = make([]string, 0, min(len(requested), len(r.Scopes)))
+		taken := make([]bool, len(r.Scopes))
 		for _, s := range requested {
-			switch {
-			case slices.Contains(cand, s) || slices.Contains(notAllowed, s):
-			case slices.Contains(r.Scopes, s):
-				cand = append(cand, s)
-			default:
+			switch i, ok := r.scopeIndex[s]; {
+			case !ok:
 				notAllowed = append(notAllowed, s)
+			case !taken[i]:
+				taken[i] = true
+				cand = append(cand, s)
 			}
 		}
 		if len(cand) == 0 {

@@ -27,6 +27,7 @@ type Rule struct {
 	// claims (sorted by name) and scope conditions: see mapping.go.
 	claims     []mappedClaim
 	scopeConds map[string]cel.Program
+	scopeIndex map[string]int // position of each of Scopes: downscoping is linear
 	// Actor is the rule's delegation policy (RFC 8693 §1.1); never nil.
 	Actor *Actor
 	// AllowUnauthenticated: callers without client credentials may use the rule.
@@ -127,6 +128,10 @@ func Compile(p *config.Policy) (*Policy, error) {
 		if rc.Lifetime != nil {
 			r.Lifetime = rc.Lifetime.D()
 		}
+		r.scopeIndex = make(map[string]int, len(r.Scopes))
+		for j, sc := range r.Scopes {
+			r.scopeIndex[sc] = j
+		}
 		if strings.TrimSpace(rc.Require) != "" {
 			prg, err := condition.Compile(env, rc.Require)
 			if err != nil {
@@ -157,6 +162,12 @@ func Compile(p *config.Policy) (*Policy, error) {
 				out.index[k] = r
 				out.byPair[pair{c, is}] = append(out.byPair[pair{c, is}], r)
 			}
+		}
+	}
+	if p.AllowSubjectOverlap {
+		// Validate refuses these unless the operator accepted them: say so.
+		for _, o := range p.SubjectOverlaps() {
+			out.Warnings = append(out.Warnings, o.Path()+": "+o.Message(p)+" (accepted: allow_subject_overlap is set)")
 		}
 	}
 	if err := ps.Err(p.File); err != nil {

@@ -33,7 +33,8 @@ const (
 )
 
 // policyYAML has two issuers whose keys are inline (jwks is the public JWKS of
-// the test IdP's key set), two clients and five rules:
+// the test IdP's key set) and distinct subject prefixes, two clients and five
+// rules:
 //
 //	rules[0] inventory: orders via corp -> inventory, 3 scopes, lifetime 2m
 //	rules[1] shipping:  orders via corp|partner -> shipping, require tid == "t1"
@@ -49,9 +50,11 @@ issuers:
   - name: corp
     issuer_url: %[1]s
     jwks: %[3]s
+    subject_prefix: "corp:"
   - name: partner
     issuer_url: %[2]s
     jwks: %[3]s
+    subject_prefix: "partner:"
 clients:
   - id: orders
     secret_sha256: %[4]s
@@ -201,6 +204,45 @@ func TestCompile(t *testing.T) {
 		if !strings.Contains(w, s) {
 			t.Errorf("warning %q does not name %s", w, s)
 		}
+	}
+}
+
+// TestSubjectOverlapRefusedOrWarned (issue 12): without prefixes, corp and
+// partner could mint the same sub for the shipping audience. Compile refuses
+// that at issuers[1].subject_prefix; with allow_subject_overlap it compiles
+// and warns of it at the same path.
+func TestSubjectOverlapRefusedOrWarned(t *testing.T) {
+	doc := strings.NewReplacer(`    subject_prefix: "corp:"`+"\n", "", `    subject_prefix: "partner:"`+"\n", "").Replace(policyYAML(newFixture(t).idp.JWKS()))
+	for _, tc := range []struct {
+		name  string
+		allow bool
+	}{{name: "refused"}, {name: "allowed", allow: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.ParsePolicy([]byte(doc), "policy.yaml", config.Overrides{})
+			var fe *config.FileError
+			if !errors.As(err, &fe) || len(fe.Problems) != 1 || fe.Problems[0].Path != "issuers[1].subject_prefix" {
+				t.Fatalf("ParsePolicy: %v, want the one problem at issuers[1].subject_prefix", err)
+			}
+			if !tc.allow {
+				return
+			}
+			if cfg, err = config.ParsePolicy([]byte(doc+"allow_subject_overlap: true\n"), "policy.yaml", config.Overrides{}); err != nil {
+				t.Fatalf("ParsePolicy: %v", err)
+			}
+			pol, err := policy.Compile(cfg)
+			if err != nil {
+				t.Fatalf("Compile: %v", err)
+			}
+			var warned int
+			for _, w := range pol.Warnings {
+				if strings.HasPrefix(w, "issuers[1].subject_prefix: ") {
+					warned++
+				}
+			}
+			if warned != 1 {
+				t.Errorf("Warnings = %q, want one at issuers[1].subject_prefix", pol.Warnings)
+			}
+		})
 	}
 }
 

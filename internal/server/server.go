@@ -139,6 +139,12 @@ func (h *handlers) token(c *gin.Context) {
 		h.o.Exchange.Refused(c.Request.Context(), &exchange.Error{Code: code, Reason: reason, Description: desc})
 		writeError(c, status, code, desc)
 	}
+	// RFC 9110 §15.5.14: a declared length over the cap is refused before
+	// anything else, without reading the body (the client may never send it).
+	if c.Request.ContentLength > h.o.MaxBodyBytes {
+		h.tooLargeBody(c, refuse)
+		return
+	}
 	// RFC 6749 §3.2: the token endpoint takes a form body.
 	if !isForm(c.GetHeader("Content-Type")) {
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "bad_content_type", "Content-Type must be application/x-www-form-urlencoded")
@@ -155,7 +161,7 @@ func (h *handlers) token(c *gin.Context) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			refuse(http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "body_too_large", h.tooLarge)
+			h.tooLargeBody(c, refuse) // a chunked body past the cap
 			return
 		}
 		refuse(http.StatusBadRequest, api.ErrInvalidRequest, "unreadable_body", "the request body could not be read")
@@ -205,6 +211,14 @@ func (h *handlers) token(c *gin.Context) {
 	}
 	noStore(c)
 	writeBody(c, http.StatusOK, tokenResponseJSON(resp))
+}
+
+// tooLargeBody answers 413 (RFC 9110 §15.5.14) and closes the connection: the
+// rest of the body is never read, so the connection cannot carry another
+// request, and net/http would otherwise wait to drain it before answering.
+func (h *handlers) tooLargeBody(c *gin.Context, refuse func(int, api.ErrorCode, string, string)) {
+	c.Header("Connection", "close")
+	refuse(http.StatusRequestEntityTooLarge, api.ErrInvalidRequest, "body_too_large", h.tooLarge)
 }
 
 // tokenResponseJSON is resp as encoding/json writes it (TestTokenResponseJSON
