@@ -93,13 +93,3 @@ func checkOneOf(ps *Problems, at, v string, allowed ...string) {
 		ps.Add(at, "%q: use one of %s", v, strings.Join(allowed, ", "))
 	}
 }
-
-// DPoPNonceRequired reports whether client id must send a server nonce.
-func (p *Policy) DPoPNonceRequired(id string) bool {
-	for _, c := range p.Clients {
-		if c.ID == id && c.DPoPNonce != "" {
-			return c.DPoPNonce == DPoPNonceRequired
-		}
-	}
-	return p.DPoP != nil && p.DPoP.Nonce == DPoPNonceRequired
-}

@@ -37,7 +37,7 @@ func (s *Service) checkDPoP(ctx context.Context, st *State, req *Request, client
 		return "", fail(span, refuse(api.ErrInvalidDPoPProof, string(dpop.ReasonHeader), "DPoP is not enabled on this server"))
 	}
 	p, err := st.DPoP.Verify(ctx, dpop.Request{Headers: req.DPoP, Method: http.MethodPost, URL: s.tokenEndpoint,
-		NeedNonce: st.Policy.Source.DPoPNonceRequired(clientID)})
+		NeedNonce: st.Policy.DPoPNonceRequired(clientID)})
 	if err != nil {
 		var de *dpop.Error
 		if !errors.As(err, &de) {

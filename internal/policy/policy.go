@@ -57,6 +57,19 @@ type Policy struct {
 	Unauthenticated bool
 	index           map[key]*Rule
 	byPair          map[pair][]*Rule
+	// dpopNonce: clients whose dpop_nonce says whether they must send DPoP
+	// nonces; the others follow dpopNonceAll (dpop.nonce).
+	dpopNonce    map[string]bool
+	dpopNonceAll bool
+}
+
+// DPoPNonceRequired reports whether client id must send a server nonce in
+// its DPoP proofs (RFC 9449 §8): its dpop_nonce, else dpop.nonce.
+func (p *Policy) DPoPNonceRequired(id string) bool {
+	if v, ok := p.dpopNonce[id]; ok {
+		return v
+	}
+	return p.dpopNonceAll
 }
 
 // Request is what the client asked for.
@@ -116,6 +129,13 @@ func Compile(p *config.Policy) (*Policy, error) {
 		MaxDelegationDepth: p.Token.DelegationDepth(),
 		index:              map[key]*Rule{},
 		byPair:             map[pair][]*Rule{},
+		dpopNonce:          map[string]bool{},
+		dpopNonceAll:       p.DPoP != nil && p.DPoP.Nonce == config.DPoPNonceRequired,
+	}
+	for _, c := range p.Clients {
+		if c.DPoPNonce != "" {
+			out.dpopNonce[c.ID] = c.DPoPNonce == config.DPoPNonceRequired
+		}
 	}
 	for i, rc := range p.Rules {
 		r := &Rule{

@@ -133,6 +133,10 @@ func status(code api.ErrorCode) int {
 	return http.StatusBadRequest
 }
 
+// dpopHeaderKey is the DPoP header (RFC 9449 §4.1) as net/http stores it:
+// looked up directly, not canonicalized on every request.
+var dpopHeaderKey = http.CanonicalHeaderKey(api.HeaderDPoP)
+
 func (h *handlers) token(c *gin.Context) {
 	// refuse answers a request the pipeline cannot even read, and audits it.
 	refuse := func(status int, code api.ErrorCode, reason, desc string) {
@@ -184,7 +188,7 @@ func (h *handlers) token(c *gin.Context) {
 		}
 		creds.Basic, creds.BasicUser, creds.BasicSecret = true, user, pass
 	}
-	resp, err := h.o.Exchange.Exchange(c.Request.Context(), exchange.Request{Form: form, Credentials: creds, DPoP: c.Request.Header.Values(api.HeaderDPoP)})
+	resp, err := h.o.Exchange.Exchange(c.Request.Context(), exchange.Request{Form: form, Credentials: creds, DPoP: c.Request.Header[dpopHeaderKey]})
 	if err != nil {
 		var xe *exchange.Error
 		if !errors.As(err, &xe) {
