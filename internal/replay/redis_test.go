@@ -1,0 +1,129 @@
+package replay_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokex/tokex/internal/redistest"
+	"github.com/tokex/tokex/internal/replay"
+	"github.com/tokex/tokex/internal/store"
+)
+
+func openStore(t *testing.T, srv *redistest.Server) *store.Client {
+	t.Helper()
+	st, err := store.Open(store.Options{URL: srv.URL(), DialTimeout: time.Second, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func TestRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openStore(t, srv)
+	ctx := context.Background()
+	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
+	other := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: "jti:other"})
+	exp := time.Now().Add(time.Minute)
+	for i, s := range []struct {
+		c     *replay.Redis
+		key   string
+		fresh bool
+	}{
+		{c, "orders\x00a", true},
+		{c, "orders\x00a", false},
+		{c, "billing\x00a", true},    // another client's jti
+		{other, "orders\x00a", true}, // another namespace
+		{other, "orders\x00a", false},
+	} {
+		fresh, err := s.c.Use(ctx, s.key, exp)
+		if err != nil || fresh != s.fresh {
+			t.Fatalf("step %d: fresh=%v err=%v, want fresh=%v", i, fresh, err, s.fresh)
+		}
+	}
+}
+
+// TestRedisKeys: the stored key is the prefix, the namespace and a hash,
+// never the identifier; it expires with the assertion.
+func TestRedisKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openStore(t, srv)
+	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
+	if _, err := c.Use(context.Background(), "orders\x00secret-jti-value", time.Now().Add(90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := st.Keys(context.Background(), "*").Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys = %q, %v", keys, err)
+	}
+	k := keys[0]
+	if !strings.HasPrefix(k, "tokex:jti:client_assertion:") || strings.Contains(k, "secret-jti-value") || strings.Contains(k, "orders") {
+		t.Errorf("key %q must be prefix:namespace:hash", k)
+	}
+	ttl, err := st.PTTL(context.Background(), k).Result()
+	if err != nil || ttl <= 80*time.Second || ttl > 90*time.Second {
+		t.Errorf("ttl = %s, %v; want about 90s", ttl, err)
+	}
+}
+
+// TestRedisOnce: many goroutines on several clients (as several replicas)
+// race with the same identifier; exactly one wins.
+func TestRedisOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	caches := []*replay.Redis{}
+	for range 3 {
+		caches = append(caches, replay.NewRedis(replay.RedisOptions{Store: openStore(t, srv), Namespace: replay.NamespaceClientAssertion}))
+	}
+	for round := range 20 {
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 30 {
+			wg.Go(func() {
+				fresh, err := caches[i%3].Use(context.Background(), "c\x00"+string(rune('a'+round)), time.Now().Add(time.Minute))
+				if err != nil {
+					t.Error(err)
+				}
+				if fresh {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := won.Load(); n != 1 {
+			t.Fatalf("round %d: %d uses accepted, want exactly 1", round, n)
+		}
+	}
+}
+
+// TestRedisDown: a store that cannot answer is an error (the caller fails
+// closed), never a fresh identifier; after it returns, uses work again.
+func TestRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	st := openStore(t, srv)
+	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
+	ctx := context.Background()
+	if fresh, err := c.Use(ctx, "k1", time.Now().Add(time.Minute)); err != nil || !fresh {
+		t.Fatalf("fresh=%v err=%v", fresh, err)
+	}
+	srv.Stop()
+	if fresh, err := c.Use(ctx, "k2", time.Now().Add(time.Minute)); err == nil || fresh {
+		t.Fatalf("store down: fresh=%v err=%v, want an error", fresh, err)
+	}
+	srv.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fresh, err := c.Use(ctx, "k3", time.Now().Add(time.Minute))
+		if err == nil && fresh {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery: fresh=%v err=%v", fresh, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
