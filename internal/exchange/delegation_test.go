@@ -90,17 +90,23 @@ rules:
     scopes: [a]
 `
 
-func newDelegationService(t *testing.T, doc string, ver exchange.Verifier, limits bool) (*exchange.Service, *keys.Set) {
+// newDelegationService builds the service of doc; limits, when not nil, is
+// the limiter of the policy's rate limits, and memory builds an in-memory one.
+func newDelegationService(t *testing.T, doc string, ver exchange.Verifier, limits func(clock func() time.Time) ratelimit.Limiter) (*exchange.Service, *keys.Set) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(secret))
 	p, compiled := compile(t, []byte(fmt.Sprintf(doc, hex.EncodeToString(sum[:]))), "")
 	ks, set := signingKeys(t)
 	clock := func() time.Time { return now }
 	st := &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients, client.Options{Issuer: p.Issuer}), Issuers: ver}
-	if limits {
-		st.Limits = exchange.NewLimits(p, ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock}))
+	if limits != nil {
+		st.Limits = exchange.NewLimits(p, limits(clock))
 	}
 	return exchange.New(exchange.Options{State: st, Minter: mint.New(p.Issuer, set, clock), Now: clock}), ks
+}
+
+func memory(clock func() time.Time) ratelimit.Limiter {
+	return ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock})
 }
 
 func TestDelegation(t *testing.T) {
@@ -119,7 +125,7 @@ func TestDelegation(t *testing.T) {
 		"actor-other":       who("other", "https://other.example.com", "svc-orders", nil),
 		"public-subject":    who("other", "https://other.example.com", "wl-1", nil),
 	}
-	svc, ks := newDelegationService(t, delegationPolicy, ver, false)
+	svc, ks := newDelegationService(t, delegationPolicy, ver, nil)
 	tests := []struct {
 		name       string
 		subject    string
@@ -239,7 +245,7 @@ func TestRateLimits(t *testing.T) {
   client: {per_second: 1, burst: 2}
 `
 	ver := tokenVerifier{"subject": who("corp", "https://idp.example.com", "alice", nil), "bob": who("corp", "https://idp.example.com", "bob", nil)}
-	svc, _ := newDelegationService(t, doc, ver, true)
+	svc, _ := newDelegationService(t, doc, ver, memory)
 	f := func(sub string) api.TokenRequest {
 		return api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: sub, SubjectTokenType: api.TokenTypeAccessToken, Audience: "https://forbidden.example.com"}
 	}
@@ -258,7 +264,7 @@ func TestRateLimits(t *testing.T) {
 	doc = delegationPolicy + `rate_limits:
   subject: {per_second: 0.5, burst: 1}
 `
-	svc, _ = newDelegationService(t, doc, ver, true)
+	svc, _ = newDelegationService(t, doc, ver, memory)
 	if _, err := svc.Exchange(context.Background(), exchange.Request{Form: f("subject"), Credentials: basic}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokex/tokex/internal/store"
 )
 
 // Server is one redis-server process; Stop and Start let a test take it away
@@ -51,6 +53,17 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // URL is redis://host:port/0.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
+// Store is a client of the server with tokex's timeouts, closed at cleanup.
+func (s *Server) Store(t testing.TB) *store.Client {
+	t.Helper()
+	st, err := store.Open(store.Options{URL: s.URL(), DialTimeout: time.Second, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 // Start (re)starts the server on its port and waits until it answers.
 func (s *Server) Start() {
 	s.t.Helper()
@@ -79,6 +92,23 @@ func (s *Server) Start() {
 		}
 	}
 	s.t.Fatalf("redis-server did not answer on %s", s.Addr())
+}
+
+// Recovers fails t unless try succeeds within d of the server coming back:
+// clients must reconnect on their own.
+func Recovers(t testing.TB, d time.Duration, try func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := try()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery within %s: %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Stop kills the server (SIGKILL: as abrupt as a crash) and waits for it.

@@ -2,6 +2,7 @@ package replay_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,22 +11,11 @@ import (
 
 	"github.com/tokex/tokex/internal/redistest"
 	"github.com/tokex/tokex/internal/replay"
-	"github.com/tokex/tokex/internal/store"
 )
-
-func openStore(t *testing.T, srv *redistest.Server) *store.Client {
-	t.Helper()
-	st, err := store.Open(store.Options{URL: srv.URL(), DialTimeout: time.Second, Timeout: 500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
 
 func TestRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	st := openStore(t, srv)
+	st := srv.Store(t)
 	ctx := context.Background()
 	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
 	other := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: "jti:other"})
@@ -52,7 +42,7 @@ func TestRedis(t *testing.T) {
 // never the identifier; it expires with the assertion.
 func TestRedisKeys(t *testing.T) {
 	srv := redistest.Start(t)
-	st := openStore(t, srv)
+	st := srv.Store(t)
 	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
 	if _, err := c.Use(context.Background(), "orders\x00secret-jti-value", time.Now().Add(90*time.Second)); err != nil {
 		t.Fatal(err)
@@ -77,7 +67,7 @@ func TestRedisOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	caches := []*replay.Redis{}
 	for range 3 {
-		caches = append(caches, replay.NewRedis(replay.RedisOptions{Store: openStore(t, srv), Namespace: replay.NamespaceClientAssertion}))
+		caches = append(caches, replay.NewRedis(replay.RedisOptions{Store: srv.Store(t), Namespace: replay.NamespaceClientAssertion}))
 	}
 	for round := range 20 {
 		var won atomic.Int32
@@ -104,7 +94,7 @@ func TestRedisOnce(t *testing.T) {
 // closed), never a fresh identifier; after it returns, uses work again.
 func TestRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	st := openStore(t, srv)
+	st := srv.Store(t)
 	c := replay.NewRedis(replay.RedisOptions{Store: st, Namespace: replay.NamespaceClientAssertion})
 	ctx := context.Background()
 	if fresh, err := c.Use(ctx, "k1", time.Now().Add(time.Minute)); err != nil || !fresh {
@@ -115,15 +105,11 @@ func TestRedisDown(t *testing.T) {
 		t.Fatalf("store down: fresh=%v err=%v, want an error", fresh, err)
 	}
 	srv.Start()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	redistest.Recovers(t, 5*time.Second, func() error {
 		fresh, err := c.Use(ctx, "k3", time.Now().Add(time.Minute))
-		if err == nil && fresh {
-			break
+		if err == nil && !fresh {
+			err = errors.New("a new key is not fresh")
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery: fresh=%v err=%v", fresh, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 }
