@@ -122,7 +122,8 @@ func Open(o Options) (*Client, error) {
 }
 
 // universal turns the URL into go-redis options with tokex's timeouts: one
-// retry (a pooled connection may be stale after the server restarts), and
+// retry (a pooled connection may be stale after the server restarts), one
+// redial, and
 // context deadlines honoured so a slow store cannot hold a request longer
 // than Timeout.
 func universal(o Options) (*redis.UniversalOptions, error) {
@@ -181,6 +182,10 @@ func universal(o Options) (*redis.UniversalOptions, error) {
 	uo.PoolTimeout = o.Timeout + o.DialTimeout
 	uo.ContextTimeoutEnabled = true
 	uo.MaxRetries = 1
+	// go-redis redials 5 times, 100ms apart, per call by default: with the
+	// store down every exchange that needs it would wait most of a second.
+	// One quick redial; reconnecting is left to the next call.
+	uo.DialerRetries, uo.DialerRetryTimeout = 1, 10*time.Millisecond
 	uo.DisableIdentity = true // CLIENT SETINFO: Redis 7.2+ only
 	uo.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return &uo, nil
