@@ -25,14 +25,16 @@ import (
 type Server struct {
 	t    testing.TB
 	bin  string
+	args []string
 	port int
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// Start runs redis-server until the test ends.
-func Start(t testing.TB) *Server {
+// Start runs redis-server until the test ends; args are extra server
+// arguments (e.g. "--requirepass", "pw").
+func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -41,7 +43,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("redis-server is not on PATH: skipping the tests against a real Redis (install redis-server, or set TOKEX_REQUIRE_REDIS=1 to make this a failure)")
 	}
-	s := &Server{t: t, bin: bin, port: freePort(t)}
+	s := &Server{t: t, bin: bin, args: args, port: freePort(t)}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -72,8 +74,8 @@ func (s *Server) Start() {
 	if s.cmd != nil {
 		return
 	}
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	cmd := exec.Command(s.bin, append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes", "--loglevel", "warning"}, s.args...)...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -158,7 +160,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") { // -NOAUTH: up, with a password
 		return fmt.Errorf("ping: %q", line)
 	}
 	return nil

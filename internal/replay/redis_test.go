@@ -3,6 +3,7 @@ package replay_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,5 +112,27 @@ func TestRedisDown(t *testing.T) {
 			err = errors.New("a new key is not fresh")
 		}
 		return err
+	})
+}
+
+// BenchmarkUse compares, in one run, the in-memory cache with the Redis one
+// on a local redis-server: one SET NX PX per fresh identifier.
+func BenchmarkUse(b *testing.B) {
+	run := func(b *testing.B, c replay.Cache) {
+		ctx := context.Background()
+		var n atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := c.Use(ctx, "client\x00"+strconv.FormatInt(n.Add(1), 10), time.Now().Add(time.Minute)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("memory", func(b *testing.B) { run(b, replay.NewMemory(replay.MemoryOptions{Capacity: 1 << 24})) })
+	b.Run("redis", func(b *testing.B) {
+		srv := redistest.Start(b)
+		run(b, replay.NewRedis(replay.RedisOptions{Store: srv.Store(b), Namespace: replay.NamespaceClientAssertion}))
 	})
 }
