@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokex/tokex/internal/ratelimit"
 	"github.com/tokex/tokex/internal/redistest"
+	"github.com/tokex/tokex/internal/testclock"
 )
 
 // TestRedisAgreesWithMemory runs the cases of TestMemory on both limiters
@@ -22,11 +23,11 @@ func TestRedisAgreesWithMemory(t *testing.T) {
 	limits := []ratelimit.Limit{{PerSecond: 2, Burst: 2}, {PerSecond: 1, Burst: 1}, {PerSecond: 10, Burst: 1}, {PerSecond: 2}, {}, {PerSecond: 0.2, Burst: 3}}
 	for li, l := range limits {
 		t.Run(fmt.Sprintf("%+v", l), func(t *testing.T) {
-			c := &clock{t: time.Unix(1_700_000_000, 0)}
-			mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: c.now})
-			red := ratelimit.NewRedis(ratelimit.RedisOptions{Store: st, Now: c.now})
+			c := testclock.New(time.Unix(1_700_000_000, 0))
+			mem := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: c.Now})
+			red := ratelimit.NewRedis(ratelimit.RedisOptions{Store: st, Now: c.Now})
 			for i, adv := range []time.Duration{0, 0, 0, 250 * time.Millisecond, 250 * time.Millisecond, 0, time.Hour, 0, 0, 3 * time.Second, 0} {
-				c.add(adv)
+				c.Add(adv)
 				key := fmt.Sprint("case", li, "-", i%2)
 				mok, mwait, _ := mem.Allow(context.Background(), key, l)
 				rok, rwait, err := red.Allow(context.Background(), key, l)
@@ -80,12 +81,12 @@ func TestRedisModel(t *testing.T) {
 	for seed := range uint64(20) {
 		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 13))
-			c := &clock{t: time.UnixMicro(1_700_000_000_000_000)}
-			red := ratelimit.NewRedis(ratelimit.RedisOptions{Store: st, Now: c.now})
+			c := testclock.New(time.UnixMicro(1_700_000_000_000_000))
+			red := ratelimit.NewRedis(ratelimit.RedisOptions{Store: st, Now: c.Now})
 			ref := &model{tat: map[string]int64{}}
 			keyLimit := map[string]ratelimit.Limit{}
 			for i := range 300 {
-				c.add(time.Duration(rng.IntN(5)*rng.IntN(200)) * time.Millisecond)
+				c.Add(time.Duration(rng.IntN(5)*rng.IntN(200)) * time.Millisecond)
 				takes := make([]ratelimit.Take, 1+rng.IntN(2))
 				for j := range takes {
 					k := fmt.Sprintf("seed%d-k%d", seed, rng.IntN(4))
@@ -94,7 +95,7 @@ func TestRedisModel(t *testing.T) {
 					}
 					takes[j] = ratelimit.Take{Key: k, Limit: keyLimit[k], Group: "g"}
 				}
-				wantIdx, wantWait := ref.allowAll(c.now().UnixMicro(), takes)
+				wantIdx, wantWait := ref.allowAll(c.Now().UnixMicro(), takes)
 				idx, wait, err := red.AllowAll(context.Background(), takes)
 				if err != nil {
 					t.Fatal(err)
@@ -114,10 +115,10 @@ func TestRedisModel(t *testing.T) {
 // the bucket: in one instant, exactly the burst is allowed in total.
 func TestRedisShared(t *testing.T) {
 	srv := redistest.Start(t)
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	c := testclock.New(time.Unix(1_700_000_000, 0))
 	var lims []*ratelimit.Redis
 	for range 3 {
-		lims = append(lims, ratelimit.NewRedis(ratelimit.RedisOptions{Store: srv.Store(t), Now: c.now}))
+		lims = append(lims, ratelimit.NewRedis(ratelimit.RedisOptions{Store: srv.Store(t), Now: c.Now}))
 	}
 	var allowed atomic.Int32
 	var wg sync.WaitGroup

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/tokex/tokex/internal/redistest"
 	"github.com/tokex/tokex/internal/store"
+	"github.com/tokex/tokex/internal/testclock"
 )
 
 const password = "s3cret-Redis-pw-0123456789"
@@ -96,18 +96,6 @@ func TestPasswordFile(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestObserve: every call has a span and a round trip; failures are counted
 // by operation and logged at most once per LogEvery, with the URL redacted;
 // fail-open checks are counted.
@@ -118,9 +106,9 @@ func TestObserve(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	var logs bytes.Buffer
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	url := strings.Replace(srv.URL(), "redis://", "redis://default:"+password+"@", 1)
-	c, err := store.Open(store.Options{URL: url, DialTimeout: time.Second, Timeout: time.Second, Now: clk.now,
+	c, err := store.Open(store.Options{URL: url, DialTimeout: time.Second, Timeout: time.Second, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Meter: mp.Meter("t"), Tracer: tp.Tracer("t")})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +122,7 @@ func TestObserve(t *testing.T) {
 		}
 	}
 	c.FailOpen(ctx, "ratelimit.take")
-	clk.add(11 * time.Second)
+	clk.Add(11 * time.Second)
 	_ = c.Check(ctx)
 
 	if n := strings.Count(logs.String(), "shared store call failed"); n != 2 {
