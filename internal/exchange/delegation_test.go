@@ -92,7 +92,7 @@ rules:
 
 // newDelegationService builds the service of doc; limits, when not nil, is
 // the limiter of the policy's rate limits, and memory builds an in-memory one.
-func newDelegationService(t *testing.T, doc string, ver exchange.Verifier, limits func(clock func() time.Time) ratelimit.Limiter) (*exchange.Service, *keys.Set) {
+func newDelegationService(t testing.TB, doc string, ver exchange.Verifier, limits func(clock func() time.Time) ratelimit.Limiter) (*exchange.Service, *keys.Set) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(secret))
 	p, compiled := compile(t, []byte(fmt.Sprintf(doc, hex.EncodeToString(sum[:]))), "")

@@ -10,6 +10,7 @@ import (
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/ratelimit"
+	"github.com/tokex/tokex/internal/redistest"
 )
 
 // batcher is a shared-store limiter: it records each call's keys and answers
@@ -100,4 +101,30 @@ func TestRateLimitsSharedStore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkExchangeRateLimited is one exchange (fake subject validation, real
+// ES256 minting) with client and subject limits on, the buckets in memory and
+// in a local redis-server (one script call), measured in one run.
+func BenchmarkExchangeRateLimited(b *testing.B) {
+	doc := delegationPolicy + `rate_limits:
+  client: {per_second: 1000000000, burst: 1000000000}
+  subject: {per_second: 1000000000, burst: 1000000000}
+`
+	ver := tokenVerifier{"subject": who("corp", "https://idp.example.com", "alice", nil)}
+	form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: "subject", SubjectTokenType: api.TokenTypeAccessToken, Audience: "https://forbidden.example.com"}
+	run := func(b *testing.B, lim func(func() time.Time) ratelimit.Limiter) {
+		svc, _ := newDelegationService(b, doc, ver, lim)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := svc.Exchange(context.Background(), exchange.Request{Form: form, Credentials: basic}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("memory", func(b *testing.B) { run(b, memory) })
+	b.Run("redis", func(b *testing.B) {
+		st := redistest.Start(b).Store(b)
+		run(b, func(func() time.Time) ratelimit.Limiter { return ratelimit.NewRedis(ratelimit.RedisOptions{Store: st}) })
+	})
 }
