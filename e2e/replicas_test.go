@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +33,7 @@ type replicas struct {
 	signer ecKey
 	issuer string
 	xs     []*instance
+	admin  string // admin listener of xs[0]
 }
 
 func startReplicas(t *testing.T) *replicas {
@@ -53,7 +57,12 @@ func startReplicas(t *testing.T) *replicas {
 			"      client: {per_second: "+strconv.Itoa(meteredRate)+", burst: "+strconv.Itoa(meteredBurst)+"}\n      subject: {per_second: 1000, burst: 1000}\n")
 	}
 	env := []string{"TOKEX_REDIS_URL=" + r.srv.URL(), "TOKEX_REDIS_TIMEOUT=300ms", "TOKEX_REDIS_DIAL_TIMEOUT=300ms"}
-	for range 3 {
+	r.admin = "127.0.0.1:" + freePort(t)
+	for i := range 3 {
+		env := env
+		if i == 0 {
+			env = append(slices.Clone(env), "TOKEX_ADMIN_ADDR="+r.admin)
+		}
 		x := start(t, startOpts{policy: pol, env: env})
 		x.secret(metered.secret)
 		r.xs = append(r.xs, x)
@@ -231,6 +240,30 @@ func TestReplicas(t *testing.T) {
 		for _, k := range []string{"down private_key_jwt 503", "down client_secret 200", "down metered 200", "after private_key_jwt 200"} {
 			if count[k] == 0 {
 				t.Errorf("no %q outcome", k)
+			}
+		}
+
+		// The store's metrics and log lines say what happened.
+		resp, err := http.Get("http://" + r.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`tokex_store_duration_seconds_count{tokex_store_operation="replay.use"}`,
+			`tokex_store_duration_seconds_count{tokex_store_operation="ratelimit.take"}`,
+			`tokex_store_errors_total{tokex_store_operation="replay.use"}`,
+			`tokex_store_fail_open_total{tokex_store_operation="ratelimit.take"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		out := r.xs[0].stdout.String()
+		for _, want := range []string{"shared store call failed", "check let through unchecked (fail open)"} {
+			if n := strings.Count(out, want); n == 0 || n > 10 {
+				t.Errorf("%d log lines %q in about 3s of failures; want some, rate-limited", n, want)
 			}
 		}
 
