@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +41,14 @@ type replicas struct {
 
 func startReplicas(t *testing.T) *replicas {
 	t.Helper()
-	r := &replicas{srv: redistest.Start(t), up: newIdPs(t), signer: newECKey(t, "signer-1"), issuer: "https://sts.replicas.example"}
+	// The password reaches tokex as a file (a mounted Secret in Kubernetes)
+	// and must never appear in its output.
+	password := "redis-pw-" + rand.Text()
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &replicas{srv: redistest.Start(t, "--requirepass", password), up: newIdPs(t), signer: newECKey(t, "signer-1"), issuer: "https://sts.replicas.example"}
 	extra := `  - name: signer-to-inventory
     clients: [signer]
     issuers: [corp]
@@ -56,7 +66,7 @@ func startReplicas(t *testing.T) *replicas {
 			"  - id: metered\n    secret_sha256: \""+sha256hex(metered.secret)+"\"\n    rate_limits:\n"+
 			"      client: {per_second: "+strconv.Itoa(meteredRate)+", burst: "+strconv.Itoa(meteredBurst)+"}\n      subject: {per_second: 1000, burst: 1000}\n")
 	}
-	env := []string{"TOKEX_REDIS_URL=" + r.srv.URL(), "TOKEX_REDIS_TIMEOUT=300ms", "TOKEX_REDIS_DIAL_TIMEOUT=300ms"}
+	env := []string{"TOKEX_REDIS_URL=" + r.srv.URL(), "TOKEX_REDIS_PASSWORD_FILE=" + pwFile, "TOKEX_REDIS_TIMEOUT=300ms", "TOKEX_REDIS_DIAL_TIMEOUT=300ms"}
 	r.admin = "127.0.0.1:" + freePort(t)
 	for i := range 3 {
 		env := env
@@ -65,6 +75,7 @@ func startReplicas(t *testing.T) *replicas {
 		}
 		x := start(t, startOpts{policy: pol, env: env})
 		x.secret(metered.secret)
+		x.secret(password)
 		r.xs = append(r.xs, x)
 	}
 	return r
@@ -259,6 +270,9 @@ func TestReplicas(t *testing.T) {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("/metrics lacks %s", want)
 			}
+		}
+		if n := strings.Count(r.xs[0].stderr.String(), "connection pool"); n > 0 {
+			t.Errorf("go-redis wrote %d unthrottled lines to stderr", n)
 		}
 		out := r.xs[0].stdout.String()
 		for _, want := range []string{"shared store call failed", "check let through unchecked (fail open)"} {

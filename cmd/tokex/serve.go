@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
@@ -248,6 +249,7 @@ func openStore(env config.Env, pol *config.Policy, log *slog.Logger, tp trace.Tr
 		}
 		return nil, nil
 	}
+	redis.SetLogger(store.LibraryLogger(log)) // go-redis logs every failed dial; tokex rate-limits its own
 	st, err := store.Open(store.Options{URL: env.RedisURL, PasswordFile: env.RedisPasswordFile, Mode: env.RedisMode,
 		Prefix: env.RedisKeyPrefix, DialTimeout: env.RedisDialTimeout, Timeout: env.RedisTimeout, Logger: log,
 		Meter: mp.Meter("github.com/tokex/tokex/internal/store"), Tracer: tp.Tracer("github.com/tokex/tokex/internal/store")})

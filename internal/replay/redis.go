@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,7 +48,7 @@ func (r *Redis) Use(ctx context.Context, key string, exp time.Time) (bool, error
 	ctx, done := r.st.Observe(ctx, "replay.use")
 	err := r.st.SetArgs(ctx, r.st.Key(r.ns, key), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
 	switch {
-	case err == redis.Nil: // NX: the key is there, a replay
+	case errors.Is(err, redis.Nil): // NX: the key is there, a replay
 		done(nil)
 		return false, nil
 	case err != nil:

@@ -280,3 +280,18 @@ func (c *Client) Check(ctx context.Context) error {
 	done(err)
 	return err
 }
+
+// LibraryLogger routes go-redis's own log lines (one per failed dial, say,
+// unthrottled) to log at debug level: tokex reports store failures itself,
+// rate-limited. For redis.SetLogger, which is process-wide: only main calls it.
+func LibraryLogger(log *slog.Logger) interface {
+	Printf(ctx context.Context, format string, v ...any)
+} {
+	return libraryLogger{log}
+}
+
+type libraryLogger struct{ log *slog.Logger }
+
+func (l libraryLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis: "+strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
