@@ -135,8 +135,8 @@ func TestHelmRedis(t *testing.T) {
 // does not warn.
 func TestHelmNotesSharedState(t *testing.T) {
 	f := newHelmFixture(t)
-	// helm template does not render NOTES.txt: render a copy of it as a
-	// template of a copy of the chart.
+	// helm template does not render NOTES.txt: in a copy of the chart, it
+	// becomes a named template that a ConfigMap holds.
 	chart := filepath.Join(t.TempDir(), "tokex")
 	if out, err := exec.Command("cp", "-r", chartDir, chart).CombinedOutput(); err != nil {
 		t.Fatalf("copy chart: %v %s", err, out)
@@ -145,8 +145,13 @@ func TestHelmNotesSharedState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(chart, "templates", "notes-rendered.yaml"), notes, 0o600); err != nil {
-		t.Fatal(err)
+	for name, content := range map[string]string{
+		"_notes-test.tpl":     `{{- define "notesForTest" -}}` + string(notes) + `{{- end }}`,
+		"notes-rendered.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  notes: |\n{{ include \"notesForTest\" . | indent 4 }}\n",
+	} {
+		if err := os.WriteFile(filepath.Join(chart, "templates", name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, tc := range []struct {
 		name string
@@ -168,7 +173,15 @@ func TestHelmNotesSharedState(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helm: %v\n%s", err, stderr)
 			}
-			text := string(out)
+			docs, err := decodeDocuments("notes", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cm configMap
+			if err := only(docs, "ConfigMap", &cm); err != nil {
+				t.Fatal(err)
+			}
+			text := cm.Data["notes"]
 			warned := strings.Contains(text, "do NOT hold across pods")
 			if warned != tc.warn {
 				t.Errorf("warning shown = %v, want %v:\n%s", warned, tc.warn, text)
