@@ -106,9 +106,6 @@ func Open(o Options) (*Client, error) {
 	}
 	c := &Client{UniversalClient: redis.NewUniversalClient(uo), prefix: o.Prefix, redacted: redacted,
 		log: o.Logger, tracer: o.Tracer, now: o.Now, every: o.LogEvery, logged: map[string]*suppressed{}}
-	for _, h := range o.Hooks {
-		c.AddHook(h)
-	}
 	if o.Meter != nil {
 		c.duration, _ = o.Meter.Float64Histogram(MetricDuration, metric.WithUnit("s"),
 			metric.WithDescription("Round trip of one call to the shared store, by tokex.store.operation"),
