@@ -208,6 +208,10 @@ func TestReplicas(t *testing.T) {
 		if ready.Status != http.StatusOK || health.Checks["store"] != "unreachable" {
 			t.Errorf("/readyz with redis down = %d %v; want 200 (clients that need no store are still served) and store: unreachable", ready.Status, health.Checks)
 		}
+		// Bad input is still answered 4xx: it fails before the store is asked.
+		foreign := newECKey(t, "signer-1")
+		wantError(t, r.signed(t, r.xs[1], foreign.assertion(t, "signer", r.issuer+"/token")), http.StatusUnauthorized, api.ErrInvalidClient, "signature")
+		wantError(t, r.xs[2].post(t, request{form: exchangeForm("not-a-token", "audience", audInventory)}.as(metered)), http.StatusBadRequest, api.ErrInvalidRequest)
 		phase.Store("transition")
 		restarted := time.Now()
 		r.srv.Start()
