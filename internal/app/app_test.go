@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/MicahParks/jwkset"
 	"go.uber.org/goleak"
@@ -19,6 +21,7 @@ import (
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/redistest"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -38,6 +41,20 @@ func jwks(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// compile parses, validates and compiles a policy file's contents.
+func compile(t *testing.T, doc string) *policy.Policy {
+	t.Helper()
+	p, err := config.ParsePolicy([]byte(doc), "", config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := policy.Compile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // policyDoc is a policy whose clients are given by clients (YAML list items)
@@ -81,16 +98,9 @@ func TestReadiness(t *testing.T) {
 	srv := redistest.Start(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := config.ParsePolicy([]byte(tc.doc), "", config.Overrides{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := len(app.NeedsSharedState(p)); n != tc.needs {
-				t.Errorf("NeedsSharedState = %q, want %d items", app.NeedsSharedState(p), tc.needs)
-			}
-			compiled, err := policy.Compile(p)
-			if err != nil {
-				t.Fatal(err)
+			compiled := compile(t, tc.doc)
+			if n := len(app.NeedsSharedState(compiled.Source)); n != tc.needs {
+				t.Errorf("NeedsSharedState = %q, want %d items", app.NeedsSharedState(compiled.Source), tc.needs)
 			}
 			ks, err := keys.Generate(keys.ES256)
 			if err != nil {
@@ -109,5 +119,32 @@ func TestReadiness(t *testing.T) {
 				t.Errorf("store down: ready=%v checks=%v, want ready=%v and store unreachable", ok, checks, tc.readyDown)
 			}
 		})
+	}
+}
+
+// TestReloadWarnsOfSharedState: without a store, a reload that brings in
+// something that needs one (here a private_key_jwt client) says so.
+func TestReloadWarnsOfSharedState(t *testing.T) {
+	sum := sha256.Sum256([]byte("secret"))
+	secretClient := "  - id: orders\n    secret_sha256: \"" + hex.EncodeToString(sum[:]) + "\"\n"
+	signerClient := "  - id: signer\n    auth: private_key_jwt\n    jwks: " + jwks(t) + "\n"
+	ks, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testidp.SyncBuffer{} // issuer fetchers log from their own goroutines
+	a := app.New(app.Options{Policy: compile(t, policyDoc(secretClient, "orders", "")), Keys: ks, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	defer a.Close()
+	if err := a.SwapPolicy(context.Background(), compile(t, policyDoc(secretClient, "orders", "")), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "shared state") {
+		t.Errorf("warned for a policy that needs no shared state:\n%s", logs.String())
+	}
+	if err := a.SwapPolicy(context.Background(), compile(t, policyDoc(secretClient+signerClient, "orders, signer", "")), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "reloaded policy needs shared state") || !strings.Contains(logs.String(), "private_key_jwt") {
+		t.Errorf("no warning for a reload that adds a private_key_jwt client:\n%s", logs.String())
 	}
 }
