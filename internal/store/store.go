@@ -73,6 +73,7 @@ type Client struct {
 
 	mu     sync.Mutex
 	logged map[string]*suppressed // by operation
+	sets   sync.Map               // operation -> metric.MeasurementOption, built once
 }
 
 type suppressed struct {
@@ -228,7 +229,7 @@ func (c *Client) Observe(ctx context.Context, op string) (context.Context, func(
 		trace.WithAttributes(attribute.String(AttrOperation, op), attribute.String("db.system.name", "redis")))
 	start := c.now()
 	return ctx, func(err error) {
-		set := metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrOperation, op)))
+		set := c.set(op)
 		if c.duration != nil {
 			c.duration.Record(ctx, c.now().Sub(start).Seconds(), set)
 		}
@@ -243,10 +244,19 @@ func (c *Client) Observe(ctx context.Context, op string) (context.Context, func(
 	}
 }
 
+// set is the metric attributes of op (a constant of the callers: bounded).
+func (c *Client) set(op string) metric.MeasurementOption {
+	if v, ok := c.sets.Load(op); ok {
+		return v.(metric.MeasurementOption)
+	}
+	v, _ := c.sets.LoadOrStore(op, metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrOperation, op))))
+	return v.(metric.MeasurementOption)
+}
+
 // FailOpen records a check let through because the store failed.
 func (c *Client) FailOpen(ctx context.Context, op string) {
 	if c.failOpen != nil {
-		c.failOpen.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String(AttrOperation, op))))
+		c.failOpen.Add(ctx, 1, c.set(op))
 	}
 	c.warn(op+":fail_open", op, "shared store unavailable: check let through unchecked (fail open)")
 }
