@@ -16,9 +16,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tokex/tokex/internal/app"
 	"github.com/tokex/tokex/internal/config"
@@ -27,6 +30,7 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/reload"
 	"github.com/tokex/tokex/internal/server"
+	"github.com/tokex/tokex/internal/store"
 	"github.com/tokex/tokex/internal/telemetry"
 	"github.com/tokex/tokex/internal/tuning"
 )
@@ -142,11 +146,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
 		return 1
 	}
+	shared, err := openStore(env, pol, log, tracing.Provider, metrics.Provider)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokex: refusing to start: %v\n", err)
+		return 1
+	}
+	if shared != nil {
+		defer func() { _ = shared.Close() }() // after a.Close (deferred later, so run earlier)
+	}
 	if nonceSecret == nil && pol.UsesDPoPNonces() {
 		log.Warn("DPoP nonces are required but TOKEX_DPOP_NONCE_SECRET_FILE is not set: nonces are keyed by a random secret of this process, so replicas do not accept each other's nonces and a restart invalidates them")
 	}
 	ao := app.Options{Policy: compiled, Keys: ks, Logger: log, Audit: logs.Audit, TracerProvider: tracing.Provider,
 		MeterProvider: metrics.Provider, MaxBodyBytes: env.MaxBodyBytes,
+		Store: shared, RateLimitFailClosed: env.RedisRateLimitFailure == config.FailClosed,
 		DPoPNonceSecret: nonceSecret, ClientCerts: clientCerts,
 		// RFC 8705 §3.3: tokens are bound when client certificates can arrive.
 		CertBoundTokens: (tlsCfg != nil && tlsCfg.ClientAuth != tls.NoClientCert) || env.ClientCertHeader != ""}
@@ -235,6 +248,36 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		_ = admin.Shutdown(sctx) // after the public listener: probes see "not ready" until the end
 	}
 	return 0
+}
+
+// openStore connects the shared store of TOKEX_REDIS_URL, or returns nil and
+// says what does not hold across replicas without one.
+func openStore(env config.Env, pol *config.Policy, log *slog.Logger, tp trace.TracerProvider, mp metric.MeterProvider) (*store.Client, error) {
+	if env.RedisURL == "" {
+		if needs := app.NeedsSharedState(pol); len(needs) > 0 {
+			log.Warn("TOKEX_REDIS_URL is not set: replicas do not share replay or rate state; with more than one replica these do not hold across them: "+strings.Join(needs, "; "), "needs_shared_state", needs)
+		} else {
+			log.Info("TOKEX_REDIS_URL is not set: replay and rate state stay in this process (this policy needs no shared state)")
+		}
+		return nil, nil
+	}
+	redis.SetLogger(store.LibraryLogger(log)) // go-redis logs every failed dial; tokex rate-limits its own
+	st, err := store.Open(store.Options{URL: env.RedisURL, PasswordFile: env.RedisPasswordFile, Mode: env.RedisMode,
+		Prefix: env.RedisKeyPrefix, DialTimeout: env.RedisDialTimeout, Timeout: env.RedisTimeout, Logger: log,
+		Meter: mp.Meter("github.com/tokex/tokex/internal/store"), Tracer: tp.Tracer("github.com/tokex/tokex/internal/store")})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), env.RedisDialTimeout+env.RedisTimeout)
+	defer cancel()
+	if err := st.Check(ctx); err != nil {
+		// Not fatal: the store may come up after tokex. Replay checks fail
+		// closed and rate limits follow TOKEX_REDIS_RATE_LIMIT_FAILURE meanwhile.
+		log.Warn("shared store not reachable yet; go-redis keeps redialling", "store", st.Redacted(), "error", err)
+	} else {
+		log.Info("shared store connected: replay checks and rate limits hold across replicas", "store", st.Redacted(), "mode", env.RedisMode, "key_prefix", env.RedisKeyPrefix)
+	}
+	return st, nil
 }
 
 func port(addr string) string {

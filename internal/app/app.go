@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/tokex/tokex/internal/ratelimit"
 	"github.com/tokex/tokex/internal/replay"
 	"github.com/tokex/tokex/internal/server"
+	"github.com/tokex/tokex/internal/store"
 )
 
 // Options are the parts App is built from.
@@ -53,6 +55,12 @@ type Options struct {
 	CertBoundTokens bool
 	// ClientCerts is where client certificates come from (RFC 8705).
 	ClientCerts *server.ClientCerts
+	// Store is the shared state of several replicas (replay cache, rate
+	// limits); nil keeps both in this process. The caller closes it after App.
+	Store *store.Client
+	// RateLimitFailClosed refuses exchanges whose rate limits cannot be
+	// checked because Store is down; default: let them through (fail open).
+	RateLimitFailClosed bool
 }
 
 // App is a running tokex, without its listener.
@@ -71,6 +79,9 @@ type App struct {
 	replay     replay.Cache
 	limiter    ratelimit.Limiter
 	dpopSecret []byte              // DPoP nonce key, fixed for the process
+	dpopReplay replay.Cache        // DPoP proof jtis (RFC 9449 §11.1)
+	store      *store.Client       // nil: in-process state
+	failClosed bool                // rate limits fail closed on a store error
 	reloads    metric.Int64Counter // nil without a MeterProvider
 	done       chan struct{}       // closed by Close: stops deferred closes
 	bg         sync.WaitGroup
@@ -103,13 +114,22 @@ func New(o Options) *App {
 			metric.WithDescription("Reloads of the policy and keys files, by tokex.reload (policy, keys) and tokex.result (ok, error)"))
 	}
 	a.issuer, a.issuerOpts, a.logger = src.Issuer, io, o.Logger
-	a.replay = replay.NewMemory(replay.MemoryOptions{})
+	a.store, a.failClosed = o.Store, o.RateLimitFailClosed
+	if o.Store != nil {
+		a.replay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceClientAssertion})
+		a.dpopReplay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceDPoP})
+		a.limiter = ratelimit.NewRedis(ratelimit.RedisOptions{Store: o.Store, FailOpen: !o.RateLimitFailClosed})
+	} else {
+		a.replay = replay.NewMemory(replay.MemoryOptions{})
+		// Its own capacity: a flood of proofs must not crowd out assertions.
+		a.dpopReplay = replay.NewMemory(replay.MemoryOptions{})
+		a.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	}
 	a.dpopSecret = o.DPoPNonceSecret
 	if len(a.dpopSecret) == 0 {
 		a.dpopSecret = make([]byte, 32)
 		_, _ = rand.Read(a.dpopSecret)
 	}
-	a.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	reg := issuer.NewRegistry(src.Issuers, io)
 	a.registry.Store(reg)
 	xo := exchange.Options{
@@ -181,10 +201,10 @@ func (a *App) newState(p *policy.Policy, reg *issuer.Registry) *exchange.State {
 }
 
 // newDPoP builds the DPoP proof verifier of a policy: its proofs' jtis go to
-// the same replay cache as client assertions (shared across replicas when
-// the cache is), its nonces are keyed by the process's nonce secret.
+// the shared store when there is one (a proof is accepted once across
+// replicas), its nonces are keyed by the process's nonce secret.
 func (a *App) newDPoP(src *config.Policy) *dpop.Verifier {
-	o := dpop.Options{Replay: a.replay}
+	o := dpop.Options{Replay: a.dpopReplay}
 	no := dpop.NonceOptions{Secret: a.dpopSecret}
 	if d := src.DPoP; d != nil {
 		o.Algorithms = d.Algorithms
@@ -237,5 +257,56 @@ func (a *App) ready() (bool, map[string]string) {
 		checks["server"] = "shutting down"
 		return false, checks
 	}
+	if a.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), storeCheckTimeout)
+		defer cancel()
+		if err := a.store.Check(ctx); err != nil {
+			checks["store"] = "unreachable"
+			// The store is shared, so every replica loses it at once: taking
+			// them all out of the load balancer helps only when no exchange
+			// could be answered anyway.
+			if a.storeRequired() {
+				return false, checks
+			}
+		} else {
+			checks["store"] = "ok"
+		}
+	}
 	return true, checks
+}
+
+// storeCheckTimeout bounds the store ping of one readiness probe.
+const storeCheckTimeout = time.Second
+
+// storeRequired reports whether every exchange under the running policy
+// needs the store in a fail-closed way: every client authenticates with
+// private_key_jwt (replay checks fail closed) and no rule serves
+// unauthenticated callers, or rate limits are on and fail closed.
+func (a *App) storeRequired() bool {
+	st := a.Service.State()
+	if st.Limits != nil && a.failClosed {
+		return true
+	}
+	m := st.Clients.Methods()
+	return !st.Policy.Unauthenticated && len(m) > 0 && !slices.ContainsFunc(m, func(x string) bool { return x != api.AuthMethodPrivateKeyJWT })
+}
+
+// NeedsSharedState names what in policy p does not hold across replicas
+// without a shared store: the replay caches of private_key_jwt assertions and
+// of the DPoP proofs its rules ask for, and the rate limits. Empty: p runs
+// the same on one replica or many.
+func NeedsSharedState(p *config.Policy) []string {
+	var needs []string
+	if slices.ContainsFunc(p.Clients, func(c config.Client) bool { return c.Auth == config.AuthPrivateKeyJWT }) {
+		needs = append(needs, "replay checks of private_key_jwt client assertions (a jti used on one replica is accepted once more on each other)")
+	}
+	if exchange.NewLimits(p, nil) != nil {
+		needs = append(needs, "rate limits (each replica enforces the whole limit on its own)")
+	}
+	if slices.ContainsFunc(p.Rules, func(r config.Rule) bool {
+		return r.SenderConstraint == config.SenderConstraintDPoP || r.SenderConstraint == config.SenderConstraintAny
+	}) || p.UsesDPoPNonces() {
+		needs = append(needs, "replay checks of DPoP proofs (a proof used on one replica is accepted once more on each other)")
+	}
+	return needs
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -57,6 +58,9 @@ func (a *App) SwapPolicy(ctx context.Context, p *policy.Policy, warm time.Durati
 		missing := slices.DeleteFunc(slices.Clone(keep), func(n string) bool { return slices.Contains(reg.Loaded(), n) })
 		reg.Close()
 		return fmt.Errorf("the keys of issuer(s) %v could not be fetched within %s; keeping the running policy so their exchanges keep working", missing, warm)
+	}
+	if needs := NeedsSharedState(src); a.store == nil && a.logger != nil && len(needs) > 0 && len(NeedsSharedState(a.Service.State().Policy.Source)) < len(needs) {
+		a.logger.Warn("the reloaded policy needs shared state and TOKEX_REDIS_URL is not set: with more than one replica these do not hold across them: "+strings.Join(needs, "; "), "needs_shared_state", needs)
 	}
 	prev := a.Service.State()
 	a.Service.SetState(a.newState(p, reg))

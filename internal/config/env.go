@@ -52,7 +52,27 @@ type Env struct {
 	// TrustedProxies (comma-separated CIDRs or addresses).
 	ClientCertHeader string `env:"TOKEX_CLIENT_CERT_HEADER"`
 	TrustedProxies   string `env:"TOKEX_TRUSTED_PROXIES"`
+
+	// Shared state of several replicas (issue 13): the replay cache and the
+	// rate limits in Redis/Valkey. RedisURL unset: both stay in the process.
+	RedisURL          string `env:"TOKEX_REDIS_URL"`           // redis:// or rediss://; may hold user and password
+	RedisPasswordFile string `env:"TOKEX_REDIS_PASSWORD_FILE"` // overrides the URL's password
+	// RedisMode picks go-redis's URL form: single, sentinel (master_name and
+	// addr query parameters) or cluster (addr query parameters).
+	RedisMode        string        `env:"TOKEX_REDIS_MODE, default=single"`
+	RedisKeyPrefix   string        `env:"TOKEX_REDIS_KEY_PREFIX, default=tokex:"`
+	RedisDialTimeout time.Duration `env:"TOKEX_REDIS_DIAL_TIMEOUT, default=1s"`
+	RedisTimeout     time.Duration `env:"TOKEX_REDIS_TIMEOUT, default=500ms"` // read and write, per call
+	// RedisRateLimitFailure: open lets exchanges through unlimited while the
+	// store is down, closed refuses them (503). Replay checks always fail closed.
+	RedisRateLimitFailure string `env:"TOKEX_REDIS_RATE_LIMIT_FAILURE, default=open"`
 }
+
+// Values of TOKEX_REDIS_RATE_LIMIT_FAILURE.
+const (
+	FailOpen   = "open"
+	FailClosed = "closed"
+)
 
 // Bounds of the HTTP settings.
 const (
@@ -74,6 +94,9 @@ func LoadEnv(ctx context.Context, l envconfig.Lookuper) (Env, error) {
 		return Env{}, err
 	}
 	if err := e.validateTLS(); err != nil {
+		return Env{}, err
+	}
+	if err := e.validateRedis(); err != nil {
 		return Env{}, err
 	}
 	return e, nil
@@ -135,4 +158,39 @@ func (e Env) validateTLS() error {
 		return err
 	}
 	return nil
+}
+
+func (e Env) validateRedis() error {
+	var errs []error
+	if e.RedisURL == "" {
+		if e.RedisPasswordFile != "" {
+			errs = append(errs, errors.New("TOKEX_REDIS_PASSWORD_FILE needs TOKEX_REDIS_URL"))
+		}
+		return errors.Join(errs...)
+	}
+	if !strings.HasPrefix(e.RedisURL, "redis://") && !strings.HasPrefix(e.RedisURL, "rediss://") {
+		errs = append(errs, errors.New("TOKEX_REDIS_URL: must start with redis:// or rediss:// (TLS)"))
+	}
+	switch e.RedisMode {
+	case "single", "sentinel", "cluster":
+	default:
+		errs = append(errs, fmt.Errorf("TOKEX_REDIS_MODE: %q is not one of single, sentinel, cluster", e.RedisMode))
+	}
+	switch e.RedisRateLimitFailure {
+	case FailOpen, FailClosed:
+	default:
+		errs = append(errs, fmt.Errorf("TOKEX_REDIS_RATE_LIMIT_FAILURE: %q is not open or closed", e.RedisRateLimitFailure))
+	}
+	if e.RedisKeyPrefix == "" {
+		errs = append(errs, errors.New("TOKEX_REDIS_KEY_PREFIX: must not be empty"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"TOKEX_REDIS_DIAL_TIMEOUT", e.RedisDialTimeout}, {"TOKEX_REDIS_TIMEOUT", e.RedisTimeout}} {
+		if d.v <= 0 || d.v > time.Minute {
+			errs = append(errs, fmt.Errorf("%s: %s must be more than 0 and at most 1m", d.name, d.v))
+		}
+	}
+	return errors.Join(errs...)
 }

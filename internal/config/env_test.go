@@ -106,3 +106,36 @@ func TestLoadEnvHTTPSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadEnvRedis(t *testing.T) {
+	e, err := config.LoadEnv(context.Background(), envconfig.MapLookuper(map[string]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.RedisURL != "" || e.RedisKeyPrefix != "tokex:" || e.RedisMode != "single" || e.RedisTimeout != 500*time.Millisecond ||
+		e.RedisDialTimeout != time.Second || e.RedisRateLimitFailure != config.FailOpen {
+		t.Errorf("defaults = %+v", e)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{name: "url", env: map[string]string{"TOKEX_REDIS_URL": "redis://redis:6379/0"}, ok: true},
+		{name: "tls, password file, fail closed", env: map[string]string{"TOKEX_REDIS_URL": "rediss://tokex@redis:6380", "TOKEX_REDIS_PASSWORD_FILE": "/run/secrets/redis", "TOKEX_REDIS_RATE_LIMIT_FAILURE": "closed"}, ok: true},
+		{name: "sentinel", env: map[string]string{"TOKEX_REDIS_URL": "redis://s1:26379?master_name=m&addr=s2:26379", "TOKEX_REDIS_MODE": "sentinel"}, ok: true},
+		{name: "not a redis url", env: map[string]string{"TOKEX_REDIS_URL": "http://redis:6379"}},
+		{name: "unknown mode", env: map[string]string{"TOKEX_REDIS_URL": "redis://r", "TOKEX_REDIS_MODE": "ring"}},
+		{name: "unknown failure mode", env: map[string]string{"TOKEX_REDIS_URL": "redis://r", "TOKEX_REDIS_RATE_LIMIT_FAILURE": "maybe"}},
+		{name: "zero timeout", env: map[string]string{"TOKEX_REDIS_URL": "redis://r", "TOKEX_REDIS_TIMEOUT": "0s"}},
+		{name: "password file without url", env: map[string]string{"TOKEX_REDIS_PASSWORD_FILE": "/run/secrets/redis"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.LoadEnv(context.Background(), envconfig.MapLookuper(tc.env))
+			if (err == nil) != tc.ok {
+				t.Errorf("LoadEnv(%v) error = %v, want ok=%v", tc.env, err, tc.ok)
+			}
+		})
+	}
+}

@@ -98,17 +98,23 @@ rules:
     scopes: [a]
 `
 
-func newDelegationService(t *testing.T, doc string, ver exchange.Verifier, limits bool) (*exchange.Service, *keys.Set) {
+// newDelegationService builds the service of doc; limits, when not nil, is
+// the limiter of the policy's rate limits, and memory builds an in-memory one.
+func newDelegationService(t testing.TB, doc string, ver exchange.Verifier, limits func(clock func() time.Time) ratelimit.Limiter) (*exchange.Service, *keys.Set) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(secret))
 	p, compiled := compile(t, []byte(fmt.Sprintf(doc, hex.EncodeToString(sum[:]))), "")
 	ks, set := signingKeys(t)
 	clock := func() time.Time { return now }
 	st := &exchange.State{Policy: compiled, Clients: client.NewRegistry(p.Clients, client.Options{Issuer: p.Issuer}), Issuers: ver}
-	if limits {
-		st.Limits = exchange.NewLimits(p, ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock}))
+	if limits != nil {
+		st.Limits = exchange.NewLimits(p, limits(clock))
 	}
 	return exchange.New(exchange.Options{State: st, Minter: mint.New(p.Issuer, set, clock), Now: clock}), ks
+}
+
+func memory(clock func() time.Time) ratelimit.Limiter {
+	return ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock})
 }
 
 func TestDelegation(t *testing.T) {
@@ -134,7 +140,7 @@ func TestDelegation(t *testing.T) {
 		"subject-act-deep-bad":   who("corp", "https://idp.example.com", "alice", map[string]any{"act": map[string]any{"sub": "svc-a", "act": map[string]any{"sub": true}}}),
 		"actor-self":             who("corp", "https://idp.example.com", "alice", nil),
 	}
-	svc, ks := newDelegationService(t, delegationPolicy, ver, false)
+	svc, ks := newDelegationService(t, delegationPolicy, ver, nil)
 	tests := []struct {
 		name       string
 		subject    string
@@ -263,7 +269,7 @@ func TestRateLimits(t *testing.T) {
   client: {per_second: 1, burst: 2}
 `
 	ver := tokenVerifier{"subject": who("corp", "https://idp.example.com", "alice", nil), "bob": who("corp", "https://idp.example.com", "bob", nil)}
-	svc, _ := newDelegationService(t, doc, ver, true)
+	svc, _ := newDelegationService(t, doc, ver, memory)
 	f := func(sub string) api.TokenRequest {
 		return api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: sub, SubjectTokenType: api.TokenTypeAccessToken, Audience: "https://forbidden.example.com"}
 	}
@@ -282,7 +288,7 @@ func TestRateLimits(t *testing.T) {
 	doc = delegationPolicy + `rate_limits:
   subject: {per_second: 0.5, burst: 1}
 `
-	svc, _ = newDelegationService(t, doc, ver, true)
+	svc, _ = newDelegationService(t, doc, ver, memory)
 	if _, err := svc.Exchange(context.Background(), exchange.Request{Form: f("subject"), Credentials: basic}); err != nil {
 		t.Fatal(err)
 	}

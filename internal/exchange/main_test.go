@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // compile reads a policy file's contents as tokex does at start: parse and
 // validate, then compile.
-func compile(t *testing.T, doc []byte, file string) (*config.Policy, *policy.Policy) {
+func compile(t testing.TB, doc []byte, file string) (*config.Policy, *policy.Policy) {
 	t.Helper()
 	p, err := config.ParsePolicy(doc, file, config.Overrides{})
 	if err != nil {
@@ -29,7 +29,7 @@ func compile(t *testing.T, doc []byte, file string) (*config.Policy, *policy.Pol
 }
 
 // signingKeys is a fresh ES256 key set, and the pointer the minter reads it from.
-func signingKeys(t *testing.T) (*keys.Set, *atomic.Pointer[keys.Set]) {
+func signingKeys(t testing.TB) (*keys.Set, *atomic.Pointer[keys.Set]) {
 	t.Helper()
 	ks, err := keys.Generate(keys.ES256)
 	if err != nil {

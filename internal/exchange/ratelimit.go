@@ -14,8 +14,14 @@ import (
 // Limits are the abuse limits of the policy: a token bucket per client and
 // one per (client, subject). nil when the policy sets none: the hot path then
 // costs one nil check.
+//
+// On a shared store (a ratelimit.Batcher) a client with both limits has its
+// client bucket taken together with its subject bucket, after subject
+// validation, in one round trip; an exchange refused before that step then
+// costs the client no token.
 type Limits struct {
 	limiter  ratelimit.Limiter
+	batch    bool // limiter is a ratelimit.Batcher
 	defaults clientLimits
 	byClient map[string]clientLimits
 }
@@ -24,7 +30,8 @@ type clientLimits struct{ client, subject ratelimit.Limit }
 
 // NewLimits builds the limits of p on l; nil if p configures none.
 func NewLimits(p *config.Policy, l ratelimit.Limiter) *Limits {
-	x := &Limits{limiter: l, byClient: map[string]clientLimits{}}
+	_, batch := l.(ratelimit.Batcher)
+	x := &Limits{limiter: l, batch: batch, byClient: map[string]clientLimits{}}
 	x.defaults = merge(clientLimits{}, p.RateLimits)
 	on := x.defaults.on()
 	for _, c := range p.Clients {
@@ -60,36 +67,47 @@ func (x *Limits) of(clientID string) clientLimits {
 	return x.defaults // unauthenticated callers
 }
 
-// client takes a token from the client's bucket.
+// client takes a token from the client's bucket (or leaves it to subject,
+// see Limits).
 func (x *Limits) client(ctx context.Context, clientID string) error {
-	l := x.of(clientID).client
-	if l.PerSecond <= 0 {
+	cl := x.of(clientID)
+	if cl.client.PerSecond <= 0 || (x.batch && cl.subject.PerSecond > 0) {
 		return nil
 	}
-	return x.take(ctx, "c\x00"+clientID, l, "client")
+	return x.take(ctx, []ratelimit.Take{clientTake(clientID, cl.client)}, "client")
 }
 
 // subject takes a token from the bucket of the client's exchanges for one
 // subject of one issuer.
 func (x *Limits) subject(ctx context.Context, clientID, issuerName, subject string) error {
-	l := x.of(clientID).subject
-	if l.PerSecond <= 0 {
+	cl := x.of(clientID)
+	if cl.subject.PerSecond <= 0 {
 		return nil
 	}
-	return x.take(ctx, "s\x00"+clientID+"\x00"+issuerName+"\x00"+subject, l, "subject")
+	s := ratelimit.Take{Key: "s\x00" + clientID + "\x00" + issuerName + "\x00" + subject, Limit: cl.subject, Group: clientID}
+	if x.batch && cl.client.PerSecond > 0 {
+		return x.take(ctx, []ratelimit.Take{clientTake(clientID, cl.client), s}, "client", "subject")
+	}
+	return x.take(ctx, []ratelimit.Take{s}, "subject")
 }
 
-func (x *Limits) take(ctx context.Context, key string, l ratelimit.Limit, what string) error {
-	ok, wait, err := x.limiter.Allow(ctx, key, l)
+func clientTake(clientID string, l ratelimit.Limit) ratelimit.Take {
+	return ratelimit.Take{Key: "c\x00" + clientID, Limit: l, Group: clientID}
+}
+
+// take takes one token from each bucket; what names them for the description.
+func (x *Limits) take(ctx context.Context, takes []ratelimit.Take, what ...string) error {
+	refused, wait, err := ratelimit.AllowAll(ctx, x.limiter, takes)
 	if err != nil {
-		// A limiter that cannot answer must not stop exchanges: limits are a
-		// brake, not an authorization check.
-		return nil
+		// Only a limiter told to fail closed returns an error (a shared store
+		// that cannot answer): refuse for now, never with a 4xx.
+		return &Error{Code: api.ErrTemporarilyUnavailable, Reason: "rate_limit_unavailable", Err: err,
+			Description: "rate limits cannot be checked right now; try again shortly"}
 	}
-	if ok {
+	if refused < 0 {
 		return nil
 	}
 	secs := max(1, int64(math.Ceil(wait.Seconds())))
 	return &Error{Code: api.ErrTemporarilyUnavailable, Reason: "rate_limited", RetryAfter: time.Duration(secs) * time.Second,
-		Description: "rate limit exceeded for this " + what + ": retry after " + strconv.FormatInt(secs, 10) + "s"}
+		Description: "rate limit exceeded for this " + what[refused] + ": retry after " + strconv.FormatInt(secs, 10) + "s"}
 }

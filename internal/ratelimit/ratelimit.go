@@ -70,10 +70,7 @@ func (m *Memory) Allow(_ context.Context, key string, l Limit) (bool, time.Durat
 	if l.PerSecond <= 0 {
 		return true, 0, nil
 	}
-	burst := float64(l.Burst)
-	if burst < 1 {
-		burst = math.Max(1, math.Ceil(l.PerSecond))
-	}
+	burst := burst(l)
 	now := m.now()
 	s := &m.shards[maphash.String(m.seed, key)%shards]
 	s.mu.Lock()
@@ -125,4 +122,22 @@ func (m *Memory) Len() int {
 		s.mu.Unlock()
 	}
 	return n
+}
+
+// AllowAll is takes through l: one call when l is a Batcher, else Allow per
+// take in order, stopping at the first refusal (index refused; -1: none).
+func AllowAll(ctx context.Context, l Limiter, takes []Take) (refused int, retryAfter time.Duration, err error) {
+	if b, ok := l.(Batcher); ok {
+		return b.AllowAll(ctx, takes)
+	}
+	for i, t := range takes {
+		ok, wait, err := l.Allow(ctx, t.Key, t.Limit)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ok {
+			return i, wait, nil
+		}
+	}
+	return -1, 0, nil
 }

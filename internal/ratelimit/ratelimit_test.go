@@ -3,24 +3,12 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokex/tokex/internal/ratelimit"
+	"github.com/tokex/tokex/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestMemory(t *testing.T) {
 	type call struct {
@@ -58,10 +46,10 @@ func TestMemory(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &clock{t: time.Unix(1_700_000_000, 0)}
-			m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: c.now})
+			c := testclock.New(time.Unix(1_700_000_000, 0))
+			m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: c.Now})
 			for i, cl := range tc.calls {
-				c.add(cl.advance)
+				c.Add(cl.advance)
 				ok, retry, err := m.Allow(context.Background(), cl.key, tc.limit)
 				if err != nil {
 					t.Fatal(err)

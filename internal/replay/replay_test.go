@@ -4,24 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokex/tokex/internal/replay"
+	"github.com/tokex/tokex/internal/testclock"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func TestMemory(t *testing.T) {
 	ctx := context.Background()
@@ -61,11 +49,11 @@ func TestMemory(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &clock{t: time.Unix(1_700_000_000, 0)}
-			m := replay.NewMemory(replay.MemoryOptions{Capacity: tc.cap, Now: c.now})
+			c := testclock.New(time.Unix(1_700_000_000, 0))
+			m := replay.NewMemory(replay.MemoryOptions{Capacity: tc.cap, Now: c.Now})
 			for i, s := range tc.steps {
-				c.add(s.advance)
-				fresh, err := m.Use(ctx, s.key, c.now().Add(s.ttl))
+				c.Add(s.advance)
+				fresh, err := m.Use(ctx, s.key, c.Now().Add(s.ttl))
 				if !errors.Is(err, s.err) {
 					t.Fatalf("step %d: err = %v, want %v", i, err, s.err)
 				}
@@ -80,14 +68,14 @@ func TestMemory(t *testing.T) {
 // TestMemoryBounded: expired entries are dropped, so the cache does not grow
 // with the number of identifiers ever seen.
 func TestMemoryBounded(t *testing.T) {
-	c := &clock{t: time.Unix(1_700_000_000, 0)}
-	m := replay.NewMemory(replay.MemoryOptions{Capacity: 100, Now: c.now})
+	c := testclock.New(time.Unix(1_700_000_000, 0))
+	m := replay.NewMemory(replay.MemoryOptions{Capacity: 100, Now: c.Now})
 	for i := range 10_000 {
-		fresh, err := m.Use(context.Background(), fmt.Sprint(i), c.now().Add(time.Second))
+		fresh, err := m.Use(context.Background(), fmt.Sprint(i), c.Now().Add(time.Second))
 		if err != nil || !fresh {
 			t.Fatalf("use %d: fresh=%v err=%v", i, fresh, err)
 		}
-		c.add(100 * time.Millisecond)
+		c.Add(100 * time.Millisecond)
 	}
 	if n := m.Len(); n > 11 {
 		t.Errorf("%d entries held; expired ones must be dropped", n)

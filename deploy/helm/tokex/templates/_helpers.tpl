@@ -60,6 +60,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if .Values.keys.existingSecret }}{{ .Values.keys.existingSecretKey | default "keys.json" }}{{ else }}keys.json{{ end }}
 {{- end }}
 
+{{/* "true" when the pods share replay and rate state in Redis. */}}
+{{- define "tokex.redis" -}}
+{{- if or .Values.redis.url .Values.redis.urlSecret.name }}true{{ end }}
+{{- end }}
+
 {{/* The container port the probes use: the admin listener when metrics are on. */}}
 {{- define "tokex.probePort" -}}
 {{- if .Values.metrics.enabled }}admin{{ else }}http{{ end }}
@@ -93,6 +98,19 @@ It renders nothing; the Deployment includes it.
 {{- fail (printf "keys.json: keys[%d] has no private part (\"d\"): tokex needs the private JWKS from `tokex keys generate`, not the public one" $i) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- $r := .Values.redis }}
+{{- if and $r.url $r.urlSecret.name }}
+{{- fail "redis: set either redis.url or redis.urlSecret, not both" }}
+{{- end }}
+{{- if and $r.url (regexMatch "^rediss?://[^/@]*:[^/@]*@" $r.url) }}
+{{- fail "redis.url holds a password: put the password in a Secret and set redis.passwordSecret.name (or the whole URL in redis.urlSecret)" }}
+{{- end }}
+{{- if and $r.url (not (regexMatch "^rediss?://" $r.url)) }}
+{{- fail "redis.url must start with redis:// or rediss:// (TLS)" }}
+{{- end }}
+{{- if and $r.passwordSecret.name (not (include "tokex.redis" .)) }}
+{{- fail "redis.passwordSecret needs redis.url or redis.urlSecret" }}
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "serviceMonitor.enabled needs metrics.enabled (and a tokex version with the admin listener)" }}

@@ -1,0 +1,318 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/redistest"
+)
+
+// metered is a client whose exchanges are rate limited across the replicas.
+var metered = clientCred{id: "metered", secret: "metered-S3cret_0123456789.abcdefghij~XYZ"}
+
+// metered's client limit across all replicas: a bucket of meteredBurst
+// refilled at meteredRate per second.
+const meteredRate, meteredBurst = 20, 5
+
+// replicas are three tokex processes on one redis-server, serving one issuer
+// (as behind one load balancer), with a private_key_jwt client (signer) and a
+// rate-limited client (metered).
+type replicas struct {
+	srv    *redistest.Server
+	up     idps
+	signer ecKey
+	issuer string
+	xs     []*instance
+	admin  string // admin listener of xs[0]
+}
+
+func startReplicas(t *testing.T) *replicas {
+	t.Helper()
+	// The password reaches tokex as a file (a mounted Secret in Kubernetes)
+	// and must never appear in its output.
+	password := "redis-pw-" + rand.Text()
+	pwFile := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &replicas{srv: redistest.Start(t, "--requirepass", password), up: newIdPs(t), signer: newECKey(t, "signer-1"), issuer: "https://sts.replicas.example"}
+	extra := `  - name: signer-to-inventory
+    clients: [signer]
+    issuers: [corp]
+    audience: ` + audInventory + `
+    scopes: [inventory.read]
+  - name: metered-to-inventory
+    clients: [metered]
+    issuers: [corp]
+    audience: ` + audInventory + `
+    scopes: [inventory.read]
+`
+	pol := func(string) string {
+		doc := r.up.policy("", extra)(r.issuer)
+		return insertClient(doc, "  - id: signer\n    auth: private_key_jwt\n    jwks: "+r.signer.jwksJSON(t)+"\n"+
+			"  - id: metered\n    secret_sha256: \""+sha256hex(metered.secret)+"\"\n    rate_limits:\n"+
+			"      client: {per_second: "+strconv.Itoa(meteredRate)+", burst: "+strconv.Itoa(meteredBurst)+"}\n      subject: {per_second: 1000, burst: 1000}\n")
+	}
+	env := []string{"TOKEX_REDIS_URL=" + r.srv.URL(), "TOKEX_REDIS_PASSWORD_FILE=" + pwFile, "TOKEX_REDIS_TIMEOUT=300ms", "TOKEX_REDIS_DIAL_TIMEOUT=300ms"}
+	r.admin = "127.0.0.1:" + freePort(t)
+	for i := range 3 {
+		env := env
+		if i == 0 {
+			env = append(slices.Clone(env), "TOKEX_ADMIN_ADDR="+r.admin)
+		}
+		x := start(t, startOpts{policy: pol, env: env})
+		x.secret(metered.secret)
+		x.secret(password)
+		r.xs = append(r.xs, x)
+	}
+	return r
+}
+
+func (r *replicas) subject(sub string) string { return r.up.corp.Sign(r.up.corp.Claims(sub, r.issuer)) }
+
+// assertion is a fresh private_key_jwt client assertion for signer.
+func (r *replicas) assertion(t *testing.T) string {
+	return r.signer.assertion(t, "signer", r.issuer+"/token")
+}
+
+func (r *replicas) signed(t *testing.T, x *instance, assertion string) response {
+	x.secret(assertion)
+	return x.post(t, assertionForm(r.subject("alice"), assertion))
+}
+
+func (r *replicas) secretClient(t *testing.T, x *instance, c clientCred) response {
+	return x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory)}.as(c))
+}
+
+// TestReplicas: replay checks and rate limits hold across three replicas on
+// one Redis, and a Redis that dies fails replay checks closed and nothing
+// else, until it returns.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	r := startReplicas(t)
+
+	t.Run("one assertion sent to every replica is accepted exactly once", func(t *testing.T) {
+		for round := range 5 {
+			a := r.assertion(t)
+			var wg sync.WaitGroup
+			res := make([]response, 2*len(r.xs))
+			for i := range res {
+				wg.Go(func() { res[i] = r.signed(t, r.xs[i%len(r.xs)], a) })
+			}
+			wg.Wait()
+			ok := 0
+			for _, rr := range res {
+				if rr.Status == http.StatusOK {
+					ok++
+					continue
+				}
+				wantError(t, rr, http.StatusUnauthorized, api.ErrInvalidClient, "already used")
+			}
+			if ok != 1 {
+				t.Fatalf("round %d: %d of %d replicas accepted one assertion, want exactly 1", round, ok, len(res))
+			}
+		}
+	})
+
+	t.Run("a limit of N/s across the replicas is N/s in total", func(t *testing.T) {
+		var granted, limited atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range 2 * len(r.xs) {
+			untilClosed(&wg, stop, func() {
+				rr := r.secretClient(t, r.xs[i%len(r.xs)], metered)
+				switch rr.Status {
+				case http.StatusOK:
+					granted.Add(1)
+				case http.StatusTooManyRequests:
+					limited.Add(1)
+				default:
+					t.Errorf("status %d: %s", rr.Status, rr.Body)
+				}
+			})
+		}
+		time.Sleep(4 * time.Second)
+		close(stop)
+		wg.Wait()
+		elapsed := time.Since(start).Seconds()
+		want := meteredBurst + meteredRate*elapsed
+		got := float64(granted.Load())
+		t.Logf("%d granted, %d limited in %.2fs on %d replicas: %.1f/s (limit %d/s)", granted.Load(), limited.Load(), elapsed, len(r.xs), got/elapsed, meteredRate)
+		if limited.Load() == 0 {
+			t.Fatalf("no request was limited: the load did not exceed the limit")
+		}
+		if math.Abs(got-want) > 0.1*want {
+			t.Errorf("%.0f granted, want %.0f ± 10%% (the limit holds for all replicas together)", got, want)
+		}
+	})
+
+	t.Run("redis killed mid-load", func(t *testing.T) {
+		type result struct {
+			phase, kind string
+			x           *instance
+			r           response
+		}
+		var (
+			mu      sync.Mutex
+			results []result
+			phase   atomic.Value
+		)
+		phase.Store("before")
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, x := range r.xs {
+			for _, kind := range []string{"private_key_jwt", "client_secret", "metered"} {
+				untilClosed(&wg, stop, func() {
+					p := phase.Load().(string)
+					var rr response
+					switch kind {
+					case "private_key_jwt":
+						rr = r.signed(t, x, r.assertion(t))
+					case "client_secret":
+						rr = r.secretClient(t, x, orders)
+					default:
+						rr = r.secretClient(t, x, metered)
+					}
+					if p2 := phase.Load().(string); p2 != p {
+						p = "transition"
+					}
+					mu.Lock()
+					results = append(results, result{phase: p, kind: kind, x: x, r: rr})
+					mu.Unlock()
+					time.Sleep(time.Duration(10+i) * time.Millisecond)
+				})
+			}
+		}
+		time.Sleep(time.Second)
+		phase.Store("transition")
+		r.srv.Stop()
+		phase.Store("down")
+		time.Sleep(2 * time.Second)
+		ready := r.xs[0].get(t, "/readyz", nil)
+		var health api.HealthResponse
+		_ = json.Unmarshal(ready.Body, &health)
+		if ready.Status != http.StatusOK || health.Checks["store"] != "unreachable" {
+			t.Errorf("/readyz with redis down = %d %v; want 200 (clients that need no store are still served) and store: unreachable", ready.Status, health.Checks)
+		}
+		// Bad input is still answered 4xx: it fails before the store is asked.
+		foreign := newECKey(t, "signer-1")
+		wantError(t, r.signed(t, r.xs[1], foreign.assertion(t, "signer", r.issuer+"/token")), http.StatusUnauthorized, api.ErrInvalidClient, "signature")
+		wantError(t, r.xs[2].post(t, request{form: exchangeForm("not-a-token", "audience", audInventory)}.as(metered)), http.StatusBadRequest, api.ErrInvalidRequest)
+		phase.Store("transition")
+		restarted := time.Now()
+		r.srv.Start()
+		phase.Store("after")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			recovered := 0
+			for _, res := range results {
+				if res.phase == "after" && res.kind == "private_key_jwt" && res.r.Status == http.StatusOK {
+					recovered++
+				}
+			}
+			mu.Unlock()
+			if recovered >= len(r.xs) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+
+		count := map[string]int{}
+		for _, res := range results {
+			count[res.phase+" "+res.kind+" "+strconv.Itoa(res.r.Status)]++
+			if res.r.Status >= 500 && !(res.kind == "private_key_jwt" && res.r.Status == http.StatusServiceUnavailable) {
+				t.Errorf("%s request during %s: %d %s", res.kind, res.phase, res.r.Status, res.r.Body)
+			}
+			if res.phase == "down" && res.kind == "private_key_jwt" {
+				wantError(t, res.r, http.StatusServiceUnavailable, api.ErrTemporarilyUnavailable, "replay")
+				if secs, err := strconv.Atoi(res.r.Header.Get("Retry-After")); err != nil || secs < 1 {
+					t.Errorf("503 without a Retry-After in seconds: %q", res.r.Header.Get("Retry-After"))
+				}
+			}
+			if res.phase == "down" && res.kind == "client_secret" && res.r.Status != http.StatusOK {
+				t.Errorf("client_secret exchange with redis down: %d %s", res.r.Status, res.r.Body)
+			}
+		}
+		t.Logf("outcomes by phase, kind, status: %v (recovered within %s)", count, time.Since(restarted).Truncate(time.Millisecond))
+		for _, k := range []string{"down private_key_jwt 503", "down client_secret 200", "down metered 200", "after private_key_jwt 200"} {
+			if count[k] == 0 {
+				t.Errorf("no %q outcome", k)
+			}
+		}
+
+		// The store's metrics and log lines say what happened.
+		resp, err := http.Get("http://" + r.admin + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`tokex_store_duration_seconds_count{tokex_store_operation="replay.use"}`,
+			`tokex_store_duration_seconds_count{tokex_store_operation="ratelimit.take"}`,
+			`tokex_store_errors_total{tokex_store_operation="replay.use"}`,
+			`tokex_store_fail_open_total{tokex_store_operation="ratelimit.take"}`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		if n := strings.Count(r.xs[0].stderr.String(), "connection pool"); n > 0 {
+			t.Errorf("go-redis wrote %d unthrottled lines to stderr", n)
+		}
+		out := r.xs[0].stdout.String()
+		for _, want := range []string{"shared store call failed", "check let through unchecked (fail open)"} {
+			if n := strings.Count(out, want); n == 0 || n > 10 {
+				t.Errorf("%d log lines %q in about 3s of failures; want some, rate-limited", n, want)
+			}
+		}
+
+		// No lost audit event: every request has exactly one.
+		time.Sleep(200 * time.Millisecond)
+		for _, x := range r.xs {
+			seen := map[string]int{}
+			for _, ev := range auditEvents(x.stdout.String()) {
+				if id, _ := ev["trace_id"].(string); id != "" {
+					seen[id]++
+				}
+			}
+			for _, res := range results {
+				if res.x == x && seen[res.r.TraceID] != 1 {
+					t.Errorf("%s request during %s (status %d) has %d audit events, want 1", res.kind, res.phase, res.r.Status, seen[res.r.TraceID])
+				}
+			}
+		}
+	})
+}
+
+// untilClosed runs fn over and over on a goroutine of wg until stop is closed.
+func untilClosed(wg *sync.WaitGroup, stop <-chan struct{}, fn func()) {
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				fn()
+			}
+		}
+	})
+}
