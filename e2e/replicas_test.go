@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/redistest"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 // metered is a client whose exchanges are rate limited across the replicas.
@@ -123,6 +124,34 @@ func TestReplicas(t *testing.T) {
 			}
 			if ok != 1 {
 				t.Fatalf("round %d: %d of %d replicas accepted one assertion, want exactly 1", round, ok, len(res))
+			}
+		}
+	})
+
+	t.Run("one DPoP proof sent to every replica is accepted exactly once", func(t *testing.T) {
+		key := testidp.NewDPoPKey(t, false)
+		for round := range 3 {
+			proof := key.Proof(t, http.MethodPost, r.issuer+"/token", time.Now(), nil, nil)
+			var wg sync.WaitGroup
+			res := make([]response, 2*len(r.xs))
+			for i := range res {
+				wg.Go(func() {
+					x := r.xs[i%len(r.xs)]
+					x.secret(proof)
+					res[i] = x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: map[string]string{"DPoP": proof}}.as(orders))
+				})
+			}
+			wg.Wait()
+			ok := 0
+			for _, rr := range res {
+				if rr.Status == http.StatusOK && rr.str("token_type") == "DPoP" {
+					ok++
+					continue
+				}
+				wantError(t, rr, http.StatusBadRequest, api.ErrInvalidDPoPProof, "already used")
+			}
+			if ok != 1 {
+				t.Fatalf("round %d: %d of %d replicas accepted one DPoP proof, want exactly 1", round, ok, len(res))
 			}
 		}
 	})
