@@ -42,6 +42,8 @@ var graphAudiences = []string{"https://graph.microsoft.com", "https://graph.micr
 
 const entraFix = "request an access token for scope {audience}/.default (the Application ID URI of your API, e.g. api://YOUR-API/.default), not for Graph or for the client itself"
 
+const k8sFix = "project a token with that audience: a serviceAccountToken volume with audience: {audience} (or kubectl create token NAME --audience {audience})"
+
 // shapes is the table. Order matters: the first match wins.
 var shapes = []Shape{
 	{
@@ -111,17 +113,17 @@ var shapes = []Shape{
 	{
 		ID: "kubernetes", Name: "Kubernetes service account",
 		Claims:      []string{"kubernetes.io"},
-		AudienceFix: "project a token with that audience: a serviceAccountToken volume with audience: {audience} (or kubectl create token NAME --audience {audience})",
+		AudienceFix: k8sFix,
 	},
 	{
 		ID: "kubernetes", Name: "Kubernetes service account",
 		Issuers:     []string{"https://kubernetes.default.svc", "https://kubernetes.default.svc.cluster.local", "kubernetes/serviceaccount"},
-		AudienceFix: "project a token with that audience: a serviceAccountToken volume with audience: {audience} (or kubectl create token NAME --audience {audience})",
+		AudienceFix: k8sFix,
 	},
 	{
 		ID: "kubernetes", Name: "Kubernetes service account",
 		SubPrefix:   "system:serviceaccount:",
-		AudienceFix: "project a token with that audience: a serviceAccountToken volume with audience: {audience} (or kubectl create token NAME --audience {audience})",
+		AudienceFix: k8sFix,
 	},
 	{
 		ID: "tokex", Name: "tokex",
@@ -163,14 +165,18 @@ func (t Token) claimString(name string) string {
 }
 
 // Audience is aud as a list; a value of another type is no audience.
-func (t Token) Audience() []string {
-	switch a := t.Claims["aud"].(type) {
+func (t Token) Audience() []string { return Strings(t.Claims["aud"]) }
+
+// Strings is a decoded JSON claim that is a string or an array of strings
+// (aud, roles, groups), as a list; members that are not strings are left out.
+func Strings(v any) []string {
+	switch x := v.(type) {
 	case string:
-		return []string{a}
+		return []string{x}
 	case []any:
 		var out []string
-		for _, x := range a {
-			if s, ok := x.(string); ok {
+		for _, e := range x {
+			if s, ok := e.(string); ok {
 				out = append(out, s)
 			}
 		}
@@ -301,4 +307,34 @@ func clipText(s string) string {
 		return s[:max] + "..."
 	}
 	return s
+}
+
+// Expand replaces {name} in s with what the issuer pattern captured.
+func (m Match) Expand(s string) string {
+	for k, v := range m.Params {
+		s = strings.ReplaceAll(s, "{"+k+"}", v)
+	}
+	return s
+}
+
+// OpaqueHint is a provider's opaque (non-JWT) token format, by its prefix.
+type OpaqueHint struct {
+	Prefix, Name, Note string
+}
+
+var opaqueHints = []OpaqueHint{
+	{Prefix: "ya29.", Name: "Google OAuth access token", Note: "Google's access tokens are opaque, for Google APIs only: for your own API send a Google ID token with its audience (gcloud auth print-identity-token --audiences=...)"},
+	{Prefix: "ghp_", Name: "GitHub personal access token", Note: "a GitHub API credential: for your own API use a GitHub Actions OIDC token (permissions: id-token: write)"},
+	{Prefix: "ghs_", Name: "GitHub App installation token", Note: "a GitHub API credential: for your own API use a GitHub Actions OIDC token (permissions: id-token: write)"},
+	{Prefix: "gho_", Name: "GitHub OAuth access token", Note: "a GitHub API credential, not a JWT your API can validate"},
+}
+
+// Opaque finds the provider of an opaque token by its prefix.
+func Opaque(raw string) (OpaqueHint, bool) {
+	for _, h := range opaqueHints {
+		if strings.HasPrefix(raw, h.Prefix) {
+			return h, true
+		}
+	}
+	return OpaqueHint{}, false
 }
