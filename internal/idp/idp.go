@@ -37,6 +37,10 @@ type Shape struct {
 	IDToken bool
 }
 
+// graphNonceHeader is the header member Entra ID puts in Graph tokens (and
+// hashes before signing).
+const graphNonceHeader = "nonce"
+
 // graphAudiences are Microsoft Graph's audiences: its URL and its application id.
 var graphAudiences = []string{"https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000"}
 
@@ -51,7 +55,7 @@ var shapes = []Shape{
 		Audiences: graphAudiences,
 		Note:      "a token for Microsoft Graph: only Graph can validate it (Entra ID hashes a nonce header into its signature), so every other API sees an invalid signature",
 		HeaderNotes: map[string]string{
-			"nonce": "the header carries a nonce, as only Graph tokens do: no third party can verify this signature",
+			graphNonceHeader: "the header carries a nonce, as only Graph tokens do: no third party can verify this signature",
 		},
 		AudienceFix:  entraFix,
 		Unverifiable: true,
@@ -269,6 +273,13 @@ func GraphToken(aud []string) bool { return anyOf(aud, graphAudiences) }
 // AudienceFixFor is the shape's advice for getting a token for audience.
 func (s *Shape) AudienceFixFor(audience string) string {
 	return strings.ReplaceAll(s.AudienceFix, "{audience}", audience)
+}
+
+// GraphHeader reports whether a JOSE header carries the nonce Entra ID puts
+// in Microsoft Graph tokens: a token whose signature only Graph can check.
+func GraphHeader(header map[string]any) bool {
+	_, ok := header[graphNonceHeader]
+	return ok
 }
 
 // IDTokenClaims are the claims that tell an OpenID Connect ID token.

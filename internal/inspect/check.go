@@ -107,7 +107,7 @@ func (r *Report) checkSignature(ctx context.Context, raw string, header map[stri
 	switch {
 	case known && m.Shape.Unverifiable:
 		detail := "a " + m.Shape.Name + ": its signature verifies only at the resource it is for"
-		if _, ok := header["nonce"]; ok {
+		if idp.GraphHeader(header) {
 			detail += " (the header carries a nonce, hashed before signing)"
 		}
 		add(checkSig, false, detail, "this is a Microsoft Graph token; only Graph can validate it: request a token for "+audienceOr(o)+"/.default")

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tokex/tokex/internal/idp"
 	"github.com/tokex/tokex/internal/jws"
@@ -159,11 +161,20 @@ func Inspect(ctx context.Context, raw string, o Options) *Report {
 		if ok && cp == "" {
 			// The registered claims of the right types (RFC 7519 §4.1), as
 			// tokex reads them.
-			if err := jws.DecodeClaims(cb, &jws.Registered{}); err != nil {
+			var reg jws.Registered
+			if err := jws.DecodeClaims(cb, &reg); err != nil {
 				if ce, isCE := jws.AsClaimError(err); isCE {
 					r.malformed("claims", "", ce.Error())
 				} else {
 					r.malformed("claims", "", "registered claims of the wrong type ("+err.Error()+")")
+				}
+			}
+			for _, d := range []struct {
+				name string
+				n    *jws.NumericDate
+			}{{"exp", &reg.ExpiresAt}, {"nbf", &reg.NotBefore}, {"iat", &reg.IssuedAt}} {
+				if d.n.Present() && !d.n.Set() {
+					r.malformed("claims", "", d.name+" is not a NumericDate (RFC 7519 §2)")
 				}
 			}
 		}
@@ -253,6 +264,9 @@ func (r *Report) describe(header, claims map[string]any, o Options) {
 	m, known := idp.Recognise(tok, o.Issuer)
 	r.match, r.known = m, known
 	if known {
+		for k, v := range m.Params {
+			m.Params[k] = clip(v)
+		}
 		r.IdP, r.IdPName, r.IdPParams = m.Shape.ID, m.Shape.Name, m.Params
 		if m.Shape.Note != "" {
 			r.Notes = append(r.Notes, m.Expand(m.Shape.Note))
@@ -331,12 +345,18 @@ func date(v any) *time.Time {
 	return &t
 }
 
-// clip bounds token text in a report.
+// clip bounds token text in a report, and replaces what a terminal would
+// act on (control characters, escape sequences) and invalid UTF-8.
 func clip(s string) string {
 	if len(s) > maxTextLen {
-		return s[:maxTextLen] + "..."
+		s = s[:maxTextLen] + "..."
 	}
-	return s
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsGraphic(r) {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
 }
 
 func clipAll(xs []string) []string {

@@ -207,7 +207,7 @@ func (v *verifier) checkSignature(tok *jwt.Token, claims *tokenClaims, key any) 
 			return v.graphError(err)
 		}
 		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", v.cfg.Name)
-		if _, ok := tok.Header["nonce"]; ok {
+		if idp.GraphHeader(tok.Header) {
 			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
 			// Graph can validate them.
 			desc += fmt.Sprintf("; the token has a nonce header, as Microsoft Graph tokens do: it was issued for another resource; request a token for %s instead", v.audienceHint())
