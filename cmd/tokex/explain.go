@@ -120,15 +120,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		Audience:         *audience,
 		Scope:            *scope,
 	}})
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(x)
-	} else {
-		err = x.WriteText(stdout)
-	}
-	if err != nil {
+	if err := writeReport(stdout, *asJSON, x, x.WriteText); err != nil {
 		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
 		return 2
 	}
@@ -136,6 +128,17 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return 1
 	}
 	return 0
+}
+
+// writeReport writes v as indented JSON, or as text for a person.
+func writeReport(w io.Writer, asJSON bool, v any, text func(io.Writer) error) error {
+	if !asJSON {
+		return text(w)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // maxTokenInput bounds what --token - and @FILE read; tokens are far smaller.

@@ -38,6 +38,8 @@ func runIO(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return keysCmd(args[1:], stdout, stderr)
 	case "explain":
 		return explainCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "inspect":
+		return inspectCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "policy":
 		return policyCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -72,6 +74,10 @@ commands:
           [--actor-token JWT|@FILE [--actor-token-type T]] [--json]
             run an exchange without signing and print every check; exit 0
             granted, 1 refused, 2 usage or policy error
+  inspect [--issuer URL] [--audience AUD] [--verify] [--json] [TOKEN|-|@FILE]
+            say what a token is, who issued it and why an API expecting
+            --issuer/--audience would refuse it; offline unless --verify;
+            exit 0 accepted, 1 refused, 2 not a token or usage error
   policy check FILE
             validate a policy file and print every problem; exit 0 valid, 1 not
   version   print the version`

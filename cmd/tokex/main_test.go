@@ -24,6 +24,9 @@ func TestRunCommands(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantStderr: `unknown command "frobnicate"`},
 		{name: "keys without subcommand", args: []string{"keys"}, wantCode: 2, wantStderr: "usage: tokex keys generate"},
 		{name: "keys generate HMAC refused", args: []string{"keys", "generate", "--alg", "HS256"}, wantCode: 1, wantStderr: "unsupported algorithm"},
+		{name: "inspect not a token", args: []string{"inspect", "not-a-jwt"}, wantCode: 2, wantStdout: "verdict: not a token"},
+		{name: "inspect without a token", args: []string{"inspect"}, wantCode: 2, wantStderr: "no token read"},
+		{name: "help lists inspect", args: []string{"help"}, wantCode: 0, wantStdout: "inspect [--issuer URL]"},
 		{name: "serve bad flag", args: []string{"serve", "--nope"}, wantCode: 2, wantStderr: "flag provided but not defined"},
 	}
 	for _, tc := range tests {

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 
 	"cel.dev/cel-go/cel"
@@ -120,16 +119,6 @@ func claimsOf(p *Principal) (map[string]any, error) {
 		return nil, refuse(ReasonMalformed, err, "the token's claims could not be decoded")
 	}
 	return claims, nil
-}
-
-// Microsoft Graph's audiences: its URL and its application id.
-var graphAudiences = []string{"https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000"}
-
-// graphToken reports whether the token is addressed to Microsoft Graph: only
-// Graph can validate such a token (Entra ID hashes a nonce header into its
-// signature), so it is the wrong token, not a forged one.
-func graphToken(c *tokenClaims) bool {
-	return slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(graphAudiences, a) })
 }
 
 func (v *verifier) graphError(err error) error {

@@ -8,6 +8,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/tokex/tokex/internal/idp"
 	"github.com/tokex/tokex/internal/jws"
 )
 
@@ -68,6 +69,11 @@ type tokenClaims struct {
 	Act jsontext.Value `json:"act,omitempty"`
 	// Cnf is the sender constraint of a bound token (cnf.go).
 	Cnf Confirmation `json:"cnf"`
+}
+
+// idTokenClaims are the claims that tell an ID token (idp.IDTokenTell).
+func (c *tokenClaims) idTokenClaims() idp.IDTokenClaims {
+	return idp.IDTokenClaims{TokenUse: c.TokenUse.s, Nonce: c.Nonce.present, AtHash: c.AtHash.present, Azp: c.Azp.s, Audience: c.Audience}
 }
 
 // looseString is a claim that is usually a string. present is false when it

@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/idp"
 	"github.com/tokex/tokex/internal/jws"
 )
 
@@ -202,11 +203,11 @@ func (v *verifier) checkSignature(tok *jwt.Token, claims *tokenClaims, key any) 
 	}
 	err := jws.Verify(tok, key)
 	if err != nil {
-		if graphToken(claims) {
+		if idp.GraphToken(claims.Audience) {
 			return v.graphError(err)
 		}
 		desc := fmt.Sprintf("signature does not verify with the keys of issuer %q", v.cfg.Name)
-		if _, ok := tok.Header["nonce"]; ok {
+		if idp.GraphHeader(tok.Header) {
 			// Entra ID puts a nonce in the header of Microsoft Graph tokens; only
 			// Graph can validate them.
 			desc += fmt.Sprintf("; the token has a nonce header, as Microsoft Graph tokens do: it was issued for another resource; request a token for %s instead", v.audienceHint())
@@ -247,7 +248,7 @@ func (v *verifier) checkIDToken(claims *tokenClaims, tokenType string) error {
 	if tokenType == config.TokenTypeIDToken {
 		return nil
 	}
-	if tell := idTokenTell(claims, v.cfg.Audiences); tell != "" {
+	if tell := idp.IDTokenTell(claims.idTokenClaims(), v.cfg.Audiences); tell != "" {
 		hint := ""
 		if slices.Contains(v.cfg.TokenTypes, config.TokenTypeIDToken) {
 			hint = "; or, if an ID token is meant, send it with subject_token_type urn:ietf:params:oauth:token-type:id_token"
@@ -277,7 +278,7 @@ func (v *verifier) audienceOf(claims *tokenClaims, tokenType string) (aud jws.Au
 func (v *verifier) checkAudience(claims *tokenClaims, tokenType string) error {
 	aud, accepted := v.audienceOf(claims, tokenType)
 	if !slices.ContainsFunc(aud, func(a string) bool { return slices.Contains(accepted, a) }) {
-		if graphToken(claims) {
+		if idp.GraphToken(claims.Audience) {
 			return v.graphError(nil)
 		}
 		if tokenType == config.TokenTypeIDToken {
@@ -318,24 +319,6 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, ten
 		}
 	}
 	return p
-}
-
-// idTokenTell says why a token looks like an OpenID Connect ID token, or "".
-func idTokenTell(c *tokenClaims, accepted []string) string {
-	switch {
-	case c.TokenUse.s == "id":
-		return "token_use is id"
-	case c.Nonce.present:
-		return "it carries a nonce claim"
-	case c.AtHash.present:
-		return "it carries an at_hash claim"
-	}
-	// An ID token's aud is the client it was issued to (OIDC Core §2).
-	azp := c.Azp.s
-	if azp != "" && len(c.Audience) == 1 && c.Audience[0] == azp && !slices.Contains(accepted, azp) {
-		return "its audience is the client id " + fmt.Sprintf("%q", clip(azp))
-	}
-	return ""
 }
 
 func (v *verifier) keyError(ctx context.Context, tok *jwt.Token, kf keyfunc.Keyfunc, err error) error {
