@@ -70,6 +70,11 @@ func newFakeTokex(t *testing.T) *fakeTokex {
 		writeJSON(w, 200, jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
 	})
 	mux.HandleFunc("POST /token", f.token)
+	mux.HandleFunc("POST /token-broken", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html>bad gateway</html>"))
+	})
 	mux.HandleFunc("POST /token-always-nonce", func(w http.ResponseWriter, _ *http.Request) {
 		f.nonceAsks.Add(1)
 		w.Header().Set("DPoP-Nonce", rand.Text())

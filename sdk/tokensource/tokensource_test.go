@@ -292,7 +292,7 @@ func TestRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		cfg     tokensource.Config
-		nonce   bool // the server refuses every nonce
+		path    string // the token endpoint's path; default /token
 		code    string
 		status  int
 		desc    string
@@ -305,15 +305,17 @@ func TestRefusals(t *testing.T) {
 		{name: "expired subject", cfg: tokensource.Config{ClientSecret: clientSecret, Subject: subject("expired")},
 			code: "invalid_request", status: 400, desc: "the subject token expired"},
 		{name: "nonce refused twice", cfg: tokensource.Config{ClientSecret: clientSecret, Subject: subject(goodSubject), DPoPKey: ecKey(t)},
-			nonce: true, code: "use_dpop_nonce", status: 400},
+			path: "/token-always-nonce", code: "use_dpop_nonce", status: 400},
+		{name: "not an OAuth answer", cfg: tokensource.Config{ClientSecret: clientSecret, Subject: subject(goodSubject)},
+			path: "/token-broken", code: "", status: 502},
 		{name: "subject function fails", cfg: tokensource.Config{ClientSecret: clientSecret,
 			Subject: func(context.Context) (string, string, error) { return "", "", errors.New("no incoming token") }}, noError: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cfg.TokenURL, tc.cfg.ClientID = f.URL+"/token", clientID
-			if tc.nonce {
-				tc.cfg.TokenURL = f.URL + "/token-always-nonce"
+			if tc.path == "" {
+				tc.path = "/token"
 			}
+			tc.cfg.TokenURL, tc.cfg.ClientID = f.URL+tc.path, clientID
 			src, err := tokensource.New(tc.cfg)
 			if err != nil {
 				t.Fatal(err)

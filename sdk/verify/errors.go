@@ -85,12 +85,14 @@ func invalidToken(reason Reason, format string, args ...any) *Error {
 // error_description}. dpopAlgs are the proof algorithms accepted. An error
 // that is not an *Error is answered 500 with no detail.
 func WriteError(w http.ResponseWriter, err error, dpopAlgs []string) {
+	h := w.Header()
 	e, ok := err.(*Error)
 	if !ok {
-		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte(`{"error":"server_error"}` + "\n"))
 		return
 	}
-	h := w.Header()
 	bearer, dpop := e.scheme != "DPoP", e.scheme != "Bearer"
 	if bearer {
 		h.Add("WWW-Authenticate", e.challenge("Bearer", nil))

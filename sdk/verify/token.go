@@ -74,8 +74,9 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 
 // RequireScopes returns middleware, to run after Verifier.Middleware, that
 // refuses a token lacking any of scopes with 403 insufficient_scope (RFC
-// 6750 §3.1), naming the scopes required in the challenge. A request
-// without a verified token is refused with 401.
+// 6750 §3.1), naming the scopes required in the challenge. The challenge's
+// scheme is the one the token came with (Bearer, or DPoP for a DPoP-bound
+// token). A request without a verified token is refused with 401.
 func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

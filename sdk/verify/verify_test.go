@@ -436,3 +436,37 @@ func TestFromContext(t *testing.T) {
 		t.Error("token not found")
 	}
 }
+
+func TestTokenFields(t *testing.T) {
+	f := newFixture(t, nil)
+	raw := f.at(t, func(c map[string]any) {
+		c["act"] = map[string]any{"sub": "spiffe://example.com/orders", "iss": "https://mesh.example.com",
+			"act": map[string]any{"sub": "gateway", "client_id": "gw"}}
+		c["tid"] = "t1"
+	})
+	tok, err := f.v.Verify(t.Context(), request("Bearer "+raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []verify.Actor{{Subject: "spiffe://example.com/orders", Issuer: "https://mesh.example.com"}, {Subject: "gateway", ClientID: "gw"}}
+	if len(tok.Actors) != 2 || tok.Actors[0] != want[0] || tok.Actors[1] != want[1] {
+		t.Errorf("Actors = %+v, want %+v", tok.Actors, want)
+	}
+	if tok.Issuer != f.idp.Issuer() || len(tok.Audience) != 1 || tok.Audience[0] != api || tok.Claims["tid"] != "t1" || tok.ID == "" || tok.IssuedAt.IsZero() || tok.Raw != raw {
+		t.Errorf("token = %+v", tok)
+	}
+	// An act of the wrong shape is malformed, never skipped.
+	_, err = f.v.Verify(t.Context(), request("Bearer "+f.at(t, func(c map[string]any) { c["act"] = "orders" })))
+	var e *verify.Error
+	if !errors.As(err, &e) || e.Reason != verify.ReasonMalformed {
+		t.Errorf("act string: err = %v, want ReasonMalformed", err)
+	}
+}
+
+func TestWriteErrorOther(t *testing.T) {
+	w := httptest.NewRecorder()
+	verify.WriteError(w, errors.New("internal detail"), nil)
+	if w.Code != http.StatusInternalServerError || strings.Contains(w.Body.String(), "internal detail") || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("%d %s %q", w.Code, w.Body, w.Header().Get("Content-Type"))
+	}
+}
