@@ -27,6 +27,9 @@
 // challenge and a JSON body {error, error_description}. The token is never
 // echoed.
 //
+// The token is read only from the Authorization header (RFC 6750 §2.1),
+// never from a query parameter or form field.
+//
 // The DPoP htu is Config.PublicURL (or the connection's scheme and Host)
 // followed by the path of the request target; X-Forwarded-* headers are
 // never believed. DPoP nonces at the resource server are not required.
