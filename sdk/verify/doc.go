@@ -1,0 +1,36 @@
+// Package verify is the API's side of tokex: it checks the access tokens
+// tokex mints (RFC 9068 JWT access tokens) and the proof of possession that
+// comes with sender-constrained ones, with plain net/http.
+//
+// A Verifier checks, in this order, and refuses with a description that says
+// which check failed and what the token was instead:
+//
+//   - the header: no jku, x5u, jwk, x5c or crit (keys come only from the
+//     issuer's JWKS);
+//   - typ is at+jwt (RFC 9068 §4 step 1): an ID token, a plain JWT, a
+//     Transaction Token (txntoken+jwt) or an ID-JAG (oauth-id-jag+jwt) is
+//     not an access token;
+//   - iss is exactly Config.Issuer; alg is in the allowlist (never none or
+//     HMAC); the signature verifies with a key of the issuer's JWKS, fetched
+//     with keyfunc (an unknown kid refetches it, at most once a minute);
+//   - aud contains Config.Audience; exp (required), nbf and iat hold with
+//     Config.Leeway; sub is present;
+//   - binding: a token with cnf.jkt must come as Authorization: DPoP with a
+//     valid DPoP proof for this request (RFC 9449 §7: ath, htm, htu, iat,
+//     jti not replayed) by the key cnf.jkt names; a token with
+//     cnf.x5t#S256 must come over TLS with that client certificate (RFC
+//     8705 §3); a bound token sent as Bearer is refused (no downgrade), and
+//     with Config.RequireBinding so is every bearer token.
+//
+// Refusals are answered as RFC 6750 §3 and RFC 9449 §7.1 say: 401 (400 for
+// a malformed request, 403 for insufficient_scope) with a WWW-Authenticate
+// challenge and a JSON body {error, error_description}. The token is never
+// echoed.
+//
+// The token is read only from the Authorization header (RFC 6750 §2.1),
+// never from a query parameter or form field.
+//
+// The DPoP htu is Config.PublicURL (or the connection's scheme and Host)
+// followed by the path of the request target; X-Forwarded-* headers are
+// never believed. DPoP nonces at the resource server are not required.
+package verify
