@@ -51,7 +51,7 @@ func TestSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 	subject := up.corp.Sign(up.corp.Claims("alice", x.Issuer))
-	src, err := tokensource.New(tokensource.Config{
+	src, err := tokensource.NewSource(tokensource.Config{
 		Issuer: x.Issuer, ClientID: orders.id, ClientSecret: orders.secret,
 		Subject:  func(context.Context) (string, string, error) { return subject, tokensource.AccessToken, nil },
 		Audience: audOrders, Scopes: []string{"orders.read"}, DPoPKey: key,

@@ -57,7 +57,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := src.TokenContext(context.Background())
+	tok, err := src.Token()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func ExampleTransport() {
 	sts := exampleTokex()
 	defer sts.Close()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // or any crypto.Signer: a KMS key
-	src, err := tokensource.New(tokensource.Config{
+	src, err := tokensource.NewSource(tokensource.Config{
 		TokenURL: sts.URL + "/token", ClientID: "orders", ClientSecret: "orders-secret",
 		Subject:  func(context.Context) (string, string, error) { return "a-user-token", tokensource.AccessToken, nil },
 		Audience: "https://inventory.example.com",
@@ -104,7 +104,7 @@ func ExampleTransport() {
 func ExampleError() {
 	sts := exampleTokex()
 	defer sts.Close()
-	src, _ := tokensource.New(tokensource.Config{
+	src, _ := tokensource.NewSource(tokensource.Config{
 		TokenURL: sts.URL + "/token", ClientID: "orders", ClientSecret: "orders-secret",
 		Subject:  func(context.Context) (string, string, error) { return "a-user-token", tokensource.AccessToken, nil },
 		Audience: "https://payroll.example.com",

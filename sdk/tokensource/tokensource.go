@@ -131,8 +131,19 @@ type Source struct {
 	cache    map[[32]byte]*oauth2.Token
 }
 
-// New returns a Source. It checks cfg but does not talk to tokex.
-func New(cfg Config) (*Source, error) {
+// New returns an oauth2.TokenSource that exchanges at tokex (a *Source:
+// NewSource gives the concrete type, whose TokenContext passes the caller's
+// context to Subject and Actor). It checks cfg but does not talk to tokex.
+func New(cfg Config) (oauth2.TokenSource, error) {
+	s, err := NewSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewSource is New with the concrete type.
+func NewSource(cfg Config) (*Source, error) {
 	var errs []error
 	if cfg.Subject == nil {
 		errs = append(errs, errors.New("Subject: required"))

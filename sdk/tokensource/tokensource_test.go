@@ -49,7 +49,7 @@ func ecKey(t *testing.T) *ecdsa.PrivateKey {
 
 func TestExchangeBearer(t *testing.T) {
 	f := newFakeTokex(t)
-	src, err := tokensource.New(tokensource.Config{
+	src, err := tokensource.NewSource(tokensource.Config{
 		TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret,
 		Subject: subject(goodSubject), Audience: "https://inventory.example.com", Resource: "https://inventory.example.com/v1",
 		Scopes: []string{"inventory.read", "inventory.write"},
@@ -89,7 +89,7 @@ func TestCache(t *testing.T) {
 	c := newClock()
 	user := atomic.Value{}
 	user.Store("alice")
-	src, err := tokensource.New(tokensource.Config{
+	src, err := tokensource.NewSource(tokensource.Config{
 		TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, Now: c.now,
 		Subject: func(context.Context) (string, string, error) { return user.Load().(string), tokensource.JWT, nil },
 	})
@@ -127,7 +127,7 @@ func TestCache(t *testing.T) {
 func TestSingleFlight(t *testing.T) {
 	f := newFakeTokex(t)
 	f.delay.Store(int64(100 * time.Millisecond))
-	src, err := tokensource.New(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, Subject: subject(goodSubject)})
+	src, err := tokensource.NewSource(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, Subject: subject(goodSubject)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestSingleFlight(t *testing.T) {
 func TestCallerContext(t *testing.T) {
 	f := newFakeTokex(t)
 	f.delay.Store(int64(300 * time.Millisecond))
-	src, err := tokensource.New(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, Subject: subject(goodSubject)})
+	src, err := tokensource.NewSource(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, Subject: subject(goodSubject)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestDPoP(t *testing.T) {
 			f.nonce.Store(true)
 			user := atomic.Value{}
 			user.Store("alice")
-			src, err := tokensource.New(tokensource.Config{
+			src, err := tokensource.NewSource(tokensource.Config{
 				TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret, DPoPKey: tc.key,
 				Subject: func(context.Context) (string, string, error) {
 					return user.Load().(string), tokensource.AccessToken, nil
@@ -248,7 +248,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeTokex(t)
 			f.clientKey = tc.key.Public()
-			src, err := tokensource.New(tokensource.Config{
+			src, err := tokensource.NewSource(tokensource.Config{
 				Issuer: f.URL, ClientID: clientID, ClientAssertionSigner: tc.key, ClientAssertionKeyID: "orders-1",
 				Subject: subject(goodSubject), Audience: "https://inventory.example.com",
 			})
@@ -275,7 +275,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 
 func TestTLSClientAuth(t *testing.T) {
 	f := newFakeTokex(t)
-	src, err := tokensource.New(tokensource.Config{Issuer: f.URL, ClientID: clientID, Subject: subject(goodSubject), HTTPClient: f.Client()})
+	src, err := tokensource.NewSource(tokensource.Config{Issuer: f.URL, ClientID: clientID, Subject: subject(goodSubject), HTTPClient: f.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestRefusals(t *testing.T) {
 				tc.path = "/token"
 			}
 			tc.cfg.TokenURL, tc.cfg.ClientID = f.URL+tc.path, clientID
-			src, err := tokensource.New(tc.cfg)
+			src, err := tokensource.NewSource(tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,12 +365,12 @@ func TestNewRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := ok
 			tc.mod(&cfg)
-			if _, err := tokensource.New(cfg); err == nil {
+			if _, err := tokensource.NewSource(cfg); err == nil {
 				t.Fatal("New accepted the config")
 			}
 		})
 	}
-	if _, err := tokensource.New(ok); err != nil {
+	if _, err := tokensource.NewSource(ok); err != nil {
 		t.Fatalf("the valid config: %v", err)
 	}
 }

@@ -75,7 +75,7 @@ func TestTransport(t *testing.T) {
 			if tc.dpop {
 				cfg.DPoPKey = ecKey(t)
 			}
-			src, err := tokensource.New(cfg)
+			src, err := tokensource.NewSource(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestTransport(t *testing.T) {
 func TestTransportRefusals(t *testing.T) {
 	f := newFakeTokex(t)
 	api, _ := newAPI(t, f, true)
-	src, err := tokensource.New(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret,
+	src, err := tokensource.NewSource(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: clientSecret,
 		Subject: subject("alice"), Audience: apiAudience, DPoPKey: ecKey(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestTransportRefusals(t *testing.T) {
 		t.Errorf("err = %v, want a missing DPoPKey", err)
 	}
 	// An OAuth refusal reaches the caller.
-	bad, err := tokensource.New(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: "wrong", Subject: subject("alice")})
+	bad, err := tokensource.NewSource(tokensource.Config{TokenURL: f.URL + "/token", ClientID: clientID, ClientSecret: "wrong", Subject: subject("alice")})
 	if err != nil {
 		t.Fatal(err)
 	}
