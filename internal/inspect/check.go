@@ -86,7 +86,7 @@ func (r *Report) kindFix(m idp.Match, known bool, o Options) string {
 
 // idTokenFix: "this is an ID token for client X: request an access token for ...".
 func (r *Report) idTokenFix(m idp.Match, known bool, o Options) string {
-	for_ := "an access token for your API"
+	for_ := "request an access token for your API from the same identity provider and send that instead"
 	if known && m.Shape.AudienceFix != "" {
 		for_ = m.Shape.AudienceFixFor(audienceOr(o))
 	}
