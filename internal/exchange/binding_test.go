@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math/big"
 	"testing"
@@ -142,13 +141,7 @@ func TestBinding(t *testing.T) {
 			f := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.subject, SubjectTokenType: api.TokenTypeAccessToken, Audience: tc.audience}
 			resp, err := svc.Exchange(context.Background(), exchange.Request{Form: f, Credentials: creds, DPoP: tc.dpop})
 			if tc.wantCode != "" {
-				var xe *exchange.Error
-				if !errors.As(err, &xe) || resp != nil {
-					t.Fatalf("Exchange = %v, %v; want a refusal", resp, err)
-				}
-				if xe.Code != tc.wantCode || xe.Reason != tc.wantReason {
-					t.Fatalf("code, reason = %s, %s; want %s, %s (%s)", xe.Code, xe.Reason, tc.wantCode, tc.wantReason, xe.Description)
-				}
+				xe := wantRefusal(t, resp, err, tc.wantCode, tc.wantReason)
 				if (xe.Code == api.ErrUseDPoPNonce) != (xe.DPoPNonce != "") || (xe.DPoPNonce != "" && !nonces.Valid(xe.DPoPNonce)) {
 					t.Errorf("DPoPNonce = %q with %s", xe.DPoPNonce, xe.Code)
 				}

@@ -211,13 +211,7 @@ func TestDelegation(t *testing.T) {
 			}
 			resp, err := svc.Exchange(context.Background(), exchange.Request{Form: f, Credentials: creds})
 			if tc.wantCode != "" {
-				var xe *exchange.Error
-				if !errors.As(err, &xe) || resp != nil {
-					t.Fatalf("Exchange = %v, %v; want a refusal", resp, err)
-				}
-				if xe.Code != tc.wantCode || xe.Reason != tc.wantReason {
-					t.Fatalf("code, reason = %s, %s; want %s, %s (%s)", xe.Code, xe.Reason, tc.wantCode, tc.wantReason, xe.Description)
-				}
+				wantRefusal(t, resp, err, tc.wantCode, tc.wantReason)
 				return
 			}
 			if err != nil {

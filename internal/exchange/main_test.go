@@ -1,12 +1,15 @@
 package exchange_test
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
 )
@@ -38,4 +41,17 @@ func signingKeys(t testing.TB) (*keys.Set, *atomic.Pointer[keys.Set]) {
 	var set atomic.Pointer[keys.Set]
 	set.Store(ks)
 	return ks, &set
+}
+
+// wantRefusal fails t unless the exchange was refused with code and reason.
+func wantRefusal(t *testing.T, resp *api.TokenResponse, err error, code api.ErrorCode, reason string) *exchange.Error {
+	t.Helper()
+	var xe *exchange.Error
+	if !errors.As(err, &xe) || resp != nil {
+		t.Fatalf("Exchange = %v, %v; want a refusal", resp, err)
+	}
+	if xe.Code != code || xe.Reason != reason {
+		t.Fatalf("code, reason = %s, %s; want %s, %s (%s)", xe.Code, xe.Reason, code, reason, xe.Description)
+	}
+	return xe
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/testclock"
 	"github.com/tokex/tokex/internal/testidp"
 )
 
@@ -20,25 +20,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // stsAudience is the audience subject tokens must carry in these tests.
 const stsAudience = "https://sts.test"
 
-// clock is a settable clock shared by the IdPs (iat, exp) and the registry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock is a settable clock shared by the IdPs (iat, exp) and the registry.
+func newClock() *testclock.Clock { return testclock.New(time.Now().Truncate(time.Second)) }
 
 // trusted is the config of an issuer as config.applyDefaults leaves it, with
 // keys from idp's jwks_uri.
