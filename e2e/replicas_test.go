@@ -241,6 +241,18 @@ func TestReplicas(t *testing.T) {
 		foreign := newECKey(t, "signer-1")
 		wantError(t, r.signed(t, r.xs[1], foreign.assertion(t, "signer", r.issuer+"/token")), http.StatusUnauthorized, api.ErrInvalidClient, "signature")
 		wantError(t, r.xs[2].post(t, request{form: exchangeForm("not-a-token", "audience", audInventory)}.as(metered)), http.StatusBadRequest, api.ErrInvalidRequest)
+		// A DPoP proof cannot be checked for replay: refused, never accepted
+		// unchecked; a malformed one is still 400.
+		dk := testidp.NewDPoPKey(t, false)
+		dpopReq := func(proof string) request {
+			return request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: map[string]string{"DPoP": proof}}.as(orders)
+		}
+		down := r.xs[0].post(t, dpopReq(dk.Proof(t, http.MethodPost, r.issuer+"/token", time.Now(), nil, nil)))
+		wantError(t, down, http.StatusServiceUnavailable, api.ErrTemporarilyUnavailable, "replay")
+		if down.Header.Get("Retry-After") == "" {
+			t.Error("a DPoP refusal for a store that is down has no Retry-After")
+		}
+		wantError(t, r.xs[0].post(t, dpopReq(dk.Proof(t, http.MethodGet, r.issuer+"/token", time.Now(), nil, nil))), http.StatusBadRequest, api.ErrInvalidDPoPProof, "htm")
 		phase.Store("transition")
 		restarted := time.Now()
 		r.srv.Start()
