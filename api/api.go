@@ -3,6 +3,9 @@ package api
 // Grant types (RFC 8693 §2.1).
 const (
 	GrantTypeTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// GrantTypeJWTBearer is the JWT bearer grant (RFC 7523 §2.1): a workload
+	// trades its platform JWT (Kubernetes, GitHub Actions, SPIFFE) for a token.
+	GrantTypeJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
 // Token type identifiers (RFC 8693 §3).
@@ -76,6 +79,7 @@ const (
 	ParamClientSecret        = "client_secret"
 	ParamClientAssertion     = "client_assertion"
 	ParamClientAssertionType = "client_assertion_type"
+	ParamAssertion           = "assertion" // RFC 7523 §2.1
 )
 
 // TokenRequest is the body of POST /token (application/x-www-form-urlencoded).
@@ -94,6 +98,8 @@ type TokenRequest struct {
 	ClientSecret        string `form:"client_secret"`
 	ClientAssertion     string `form:"client_assertion"`
 	ClientAssertionType string `form:"client_assertion_type"`
+	// Assertion is the JWT of the jwt-bearer grant (RFC 7523 §2.1).
+	Assertion string `form:"assertion"`
 }
 
 // TokenResponse is the successful answer of POST /token (RFC 8693 §2.2.1).

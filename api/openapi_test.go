@@ -271,7 +271,9 @@ func TestOpenAPITokenRequestMatchesFormTags(t *testing.T) {
 		}
 	})
 	t.Run("required", func(t *testing.T) {
-		want := []string{api.ParamGrantType, api.ParamSubjectToken, api.ParamSubjectTokenType}
+		// subject_token and subject_token_type are required by token exchange
+		// only; the JWT bearer grant sends assertion instead.
+		want := []string{api.ParamGrantType}
 		if !sameSet(s.Required, want) {
 			t.Errorf("required = %q, want %q", s.Required, want)
 		}
@@ -315,7 +317,7 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 	}{
 		{
 			name: "grant_type", schema: "TokenRequest", property: api.ParamGrantType,
-			want: []string{api.GrantTypeTokenExchange},
+			want: []string{api.GrantTypeTokenExchange, api.GrantTypeJWTBearer},
 		},
 		{
 			name: "subject_token_type", schema: "TokenRequest", property: api.ParamSubjectTokenType,
@@ -339,12 +341,12 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 		},
 		{
 			name: "grant_types_supported", schema: "ServerMetadata", property: "grant_types_supported", items: true,
-			want: []string{api.GrantTypeTokenExchange},
+			want: []string{api.GrantTypeTokenExchange, api.GrantTypeJWTBearer},
 		},
 		{
 			name: "token_endpoint_auth_methods_supported", schema: "ServerMetadata",
 			property: "token_endpoint_auth_methods_supported", items: true,
-			want: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost, api.AuthMethodPrivateKeyJWT, api.AuthMethodTLSClientAuth, api.AuthMethodNone},
+			want: []string{api.AuthMethodClientSecretBasic, api.AuthMethodClientSecretPost, api.AuthMethodPrivateKeyJWT, api.AuthMethodTLSClientAuth, api.AuthMethodSelfSignedTLSClientAuth, api.AuthMethodNone},
 		},
 	}
 	for _, tc := range tests {
@@ -370,6 +372,7 @@ func TestOpenAPIURNsAreAPIConstants(t *testing.T) {
 	_, root := loadOpenAPI(t)
 	known := []string{
 		api.GrantTypeTokenExchange,
+		api.GrantTypeJWTBearer,
 		api.TokenTypeAccessToken,
 		api.TokenTypeRefreshToken,
 		api.TokenTypeIDToken,

@@ -39,6 +39,7 @@ func TestExamplePolicies(t *testing.T) {
 		client  string
 		wantSub func(c map[string]any) string // "" = refused
 		reason  string                        // the refusal's reason
+		bearer  bool                          // the JWT bearer grant, no client credentials
 	}
 	entraAPI := "6e74172b-be56-4843-9ff4-e66a39bb12e3"
 	tests := []struct {
@@ -106,6 +107,25 @@ func TestExamplePolicies(t *testing.T) {
 				return p.GitHubActions("octo-org/inventory", "https://github.com/octo-org")
 			}, reason: "audience_not_accepted"},
 		}},
+		{file: "github-actions-jwt-bearer.yaml", cases: []exchangeCase{
+			{name: "workflow of the repository, no client secret", bearer: true, claims: func(p *testidp.IdP) map[string]any {
+				return p.GitHubActions("octo-org/inventory", sts)
+			}, wantSub: func(c map[string]any) string { return "github:repo:octo-org/inventory:ref:refs/heads/main" }},
+			{name: "the same token again", bearer: true, claims: func(p *testidp.IdP) map[string]any {
+				return p.GitHubActions("octo-org/inventory", sts)
+			}, reason: "assertion_replayed"},
+			{name: "another repository of the owner", bearer: true, claims: func(p *testidp.IdP) map[string]any {
+				return p.GitHubActions("octo-org/other", sts)
+			}, reason: "claim_validation_failed"},
+		}},
+		{file: "kubernetes-jwt-bearer.yaml", cases: []exchangeCase{
+			{name: "the service account, no client secret", bearer: true, claims: func(p *testidp.IdP) map[string]any {
+				return p.Kubernetes("https://kubernetes.default.svc.cluster.local", "orders", "orders-api", sts)
+			}, wantSub: func(c map[string]any) string { return "k8s:system:serviceaccount:orders:orders-api" }},
+			{name: "another service account of the namespace", bearer: true, claims: func(p *testidp.IdP) map[string]any {
+				return p.Kubernetes("https://kubernetes.default.svc.cluster.local", "orders", "default", sts)
+			}, reason: "claim_validation_failed"},
+		}},
 		{file: "kubernetes.yaml", cases: []exchangeCase{
 			{name: "service account of the namespace", typ: api.TokenTypeJWT, claims: func(p *testidp.IdP) map[string]any {
 				return p.Kubernetes("https://kubernetes.default.svc.cluster.local", "orders", "orders-api", sts)
@@ -141,15 +161,21 @@ func TestExamplePolicies(t *testing.T) {
 					if cl == "" {
 						cl = "orders"
 					}
-					resp, err := svc.Exchange(context.Background(), exchange.Request{
+					req := exchange.Request{
 						Form: api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: idp.Sign(claims, c.sign...),
 							SubjectTokenType: typ, Audience: "https://inventory.example.com"},
 						Credentials: client.Credentials{PostID: cl, PostSecret: exampleSecret},
-					})
+					}
+					wantCode := api.ErrInvalidRequest
+					if c.bearer {
+						req = exchange.Request{Form: api.TokenRequest{GrantType: api.GrantTypeJWTBearer, Assertion: req.Form.SubjectToken, Audience: req.Form.Audience}}
+						wantCode = api.ErrInvalidGrant // RFC 7523 §3.1
+					}
+					resp, err := svc.Exchange(context.Background(), req)
 					if c.wantSub == nil {
 						var xe *exchange.Error
-						if !errors.As(err, &xe) || xe.Code != api.ErrInvalidRequest || xe.Reason != c.reason {
-							t.Fatalf("want invalid_request (%s), got %v", c.reason, err)
+						if !errors.As(err, &xe) || xe.Code != wantCode || xe.Reason != c.reason {
+							t.Fatalf("want %s (%s), got %v", wantCode, c.reason, err)
 						}
 						return
 					}

@@ -78,14 +78,16 @@ type App struct {
 	logger     *slog.Logger
 	replay     replay.Cache
 	limiter    ratelimit.Limiter
-	dpopSecret []byte              // DPoP nonce key, fixed for the process
-	dpopReplay replay.Cache        // DPoP proof jtis (RFC 9449 §11.1)
-	store      *store.Client       // nil: in-process state
-	failClosed bool                // rate limits fail closed on a store error
-	reloads    metric.Int64Counter // nil without a MeterProvider
-	done       chan struct{}       // closed by Close: stops deferred closes
-	bg         sync.WaitGroup
-	closeOnce  sync.Once
+	dpopSecret []byte       // DPoP nonce key, fixed for the process
+	dpopReplay replay.Cache // DPoP proof jtis (RFC 9449 §11.1)
+	// bearerReplay: jtis of jwt-bearer grant assertions (RFC 7523 §3).
+	bearerReplay replay.Cache
+	store        *store.Client       // nil: in-process state
+	failClosed   bool                // rate limits fail closed on a store error
+	reloads      metric.Int64Counter // nil without a MeterProvider
+	done         chan struct{}       // closed by Close: stops deferred closes
+	bg           sync.WaitGroup
+	closeOnce    sync.Once
 }
 
 // MetricSigningKeyAge is the age of the active signing key, by tokex.kid and
@@ -118,11 +120,13 @@ func New(o Options) *App {
 	if o.Store != nil {
 		a.replay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceClientAssertion})
 		a.dpopReplay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceDPoP})
+		a.bearerReplay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceJWTBearer})
 		a.limiter = ratelimit.NewRedis(ratelimit.RedisOptions{Store: o.Store, FailOpen: !o.RateLimitFailClosed})
 	} else {
 		a.replay = replay.NewMemory(replay.MemoryOptions{})
 		// Its own capacity: a flood of proofs must not crowd out assertions.
 		a.dpopReplay = replay.NewMemory(replay.MemoryOptions{})
+		a.bearerReplay = replay.NewMemory(replay.MemoryOptions{})
 		a.limiter = ratelimit.NewMemory(ratelimit.MemoryOptions{})
 	}
 	a.dpopSecret = o.DPoPNonceSecret
@@ -195,9 +199,10 @@ func (a *App) Close() {
 func (a *App) newState(p *policy.Policy, reg *issuer.Registry) *exchange.State {
 	src := p.Source
 	return &exchange.State{Policy: p, Issuers: reg,
-		Clients: client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: a.logger, Replay: a.replay}),
-		Limits:  exchange.NewLimits(src, a.limiter),
-		DPoP:    a.newDPoP(src)}
+		Clients:    client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: a.logger, Replay: a.replay}),
+		Limits:     exchange.NewLimits(src, a.limiter),
+		DPoP:       a.newDPoP(src),
+		Assertions: a.bearerReplay}
 }
 
 // newDPoP builds the DPoP proof verifier of a policy: its proofs' jtis go to

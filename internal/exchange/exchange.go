@@ -20,6 +20,7 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/replay"
 	"github.com/tokex/tokex/internal/scope"
 	"github.com/tokex/tokex/internal/telemetry"
 )
@@ -45,6 +46,9 @@ type State struct {
 	Limits  *Limits // nil: no rate limits
 	// DPoP checks DPoP proofs (RFC 9449); nil: a request with a proof is refused.
 	DPoP *dpop.Verifier
+	// Assertions records the jtis of jwt-bearer assertions (RFC 7523 §3);
+	// nil: an assertion with a jti is refused (it cannot be checked).
+	Assertions replay.Cache
 }
 
 // Options build a Service.
@@ -115,6 +119,7 @@ type record struct {
 	clientID, issuer, subject, rule, audience, scope, jti, reason string
 	actor                                                         string
 	binding, cnf, subjectCnf                                      string // sender constraint (binding.go)
+	profile                                                       string // ProfileTokenExchange, ProfileJWTBearer
 	code                                                          api.ErrorCode
 	expiresAt                                                     time.Time
 }
@@ -174,6 +179,16 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		}
 	}
 
+	// The profile's own step: a JWT bearer request names its token
+	// differently; everything after is the one pipeline.
+	rec.profile = ProfileTokenExchange
+	if f.GrantType == api.GrantTypeJWTBearer {
+		rec.profile = ProfileJWTBearer
+		if err := jwtBearer(f); err != nil {
+			return nil, err
+		}
+	}
+
 	// Request checks (RFC 8693 §2.1).
 	if err := checkRequest(f); err != nil {
 		return nil, err
@@ -203,10 +218,11 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 2. Subject token validation.
-	pr, err := s.validate(ctx, st, f)
+	pr, err := s.validate(ctx, st, f, rec.profile)
 	if err != nil {
 		return nil, err
 	}
+
 	rec.issuer, rec.subject = pr.Issuer, pr.Subject
 	if st.Limits != nil {
 		if err := st.Limits.subject(ctx, cl.ID, pr.Issuer, pr.Subject); err != nil {
@@ -237,6 +253,13 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	cnf, err := bind(grant, pr, clientID, cl.Method != api.AuthMethodNone, pf, rec)
 	if err != nil {
 		return nil, err
+	}
+	// Last before minting: a request the policy refuses does not use up the
+	// assertion; of concurrent ones, the store lets exactly one through.
+	if rec.profile == ProfileJWTBearer {
+		if err := s.replayAssertion(ctx, st, pr); err != nil {
+			return nil, err
+		}
 	}
 
 	// Lifetime = min(rule, max_lifetime, time left on the subject token): the
@@ -311,8 +334,8 @@ func checkRequest(f *api.TokenRequest) error {
 	switch {
 	case f.GrantType == "":
 		return refuse(api.ErrInvalidRequest, "missing_parameter", "grant_type is required")
-	case f.GrantType != api.GrantTypeTokenExchange:
-		return refuse(api.ErrUnsupportedGrantType, "unsupported_grant_type", "grant_type must be %s", api.GrantTypeTokenExchange)
+	case f.GrantType != api.GrantTypeTokenExchange && f.GrantType != api.GrantTypeJWTBearer:
+		return refuse(api.ErrUnsupportedGrantType, "unsupported_grant_type", "grant_type must be %s or %s", api.GrantTypeTokenExchange, api.GrantTypeJWTBearer)
 	case f.SubjectToken == "":
 		return refuse(api.ErrInvalidRequest, "missing_parameter", "subject_token is required")
 	case f.SubjectTokenType == "":
@@ -349,7 +372,7 @@ func requestedScopes(f *api.TokenRequest) ([]string, error) {
 	return scopes, nil
 }
 
-func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, error) {
+func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest, profile string) (*issuer.Principal, error) {
 	ctx, span := s.step(ctx, "tokex.subject_validation")
 	defer span.End()
 	pr, err := st.Issuers.Verify(ctx, f.SubjectToken, tokenTypes[f.SubjectTokenType])
@@ -357,6 +380,9 @@ func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) 
 		var ie *issuer.Error
 		if !errors.As(err, &ie) {
 			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
+		}
+		if profile == ProfileJWTBearer {
+			return nil, fail(span, assertionError(ie))
 		}
 		return nil, fail(span, subjectError(ie))
 	}
@@ -474,7 +500,7 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	var buf [18]slog.Attr // on the stack: Record.AddAttrs copies
+	var buf [19]slog.Attr // on the stack: Record.AddAttrs copies
 	log := append(buf[:0],
 		slog.String("outcome", outcome),
 		slog.String("client_id", rec.clientID),
@@ -498,6 +524,9 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 			log = append(log, slog.String("actor", rec.actor))
 		}
 		log = append(log, slog.Time("expires_at", rec.expiresAt))
+	}
+	if rec.profile != "" {
+		log = append(log, slog.String("profile", rec.profile))
 	}
 	// The binding decision (RFC 9449, RFC 8705): thumbprint prefixes only.
 	if rec.binding != "" && rec.binding != "none" {

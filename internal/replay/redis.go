@@ -15,6 +15,7 @@ import (
 const (
 	NamespaceClientAssertion = "jti:client_assertion" // private_key_jwt (RFC 7523 §3 item 7)
 	NamespaceDPoP            = "jti:dpop"             // DPoP proofs (RFC 9449 §11.1)
+	NamespaceJWTBearer       = "jti:jwt_bearer"       // jwt-bearer grant assertions (RFC 7523 §3)
 )
 
 // RedisOptions build a Redis cache.

@@ -78,6 +78,8 @@ func fieldOf(r *api.TokenRequest, name string) (*string, uint16) {
 		return &r.ClientAssertion, 1 << 11
 	case api.ParamClientAssertionType:
 		return &r.ClientAssertionType, 1 << 12
+	case api.ParamAssertion:
+		return &r.Assertion, 1 << 13
 	}
 	return nil, 0
 }

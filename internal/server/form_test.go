@@ -34,6 +34,7 @@ var params = []struct {
 	{api.ParamClientSecret, func(r *api.TokenRequest) *string { return &r.ClientSecret }},
 	{api.ParamClientAssertion, func(r *api.TokenRequest) *string { return &r.ClientAssertion }},
 	{api.ParamClientAssertionType, func(r *api.TokenRequest) *string { return &r.ClientAssertionType }},
+	{api.ParamAssertion, func(r *api.TokenRequest) *string { return &r.Assertion }},
 }
 
 func TestBindTokenRequestKnowsEveryField(t *testing.T) {

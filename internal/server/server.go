@@ -333,7 +333,7 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 		TokenEndpoint:                     h.o.Issuer + "/token",
 		JWKSURI:                           h.o.Issuer + "/.well-known/jwks.json",
 		ResponseTypesSupported:            []string{}, // RFC 8414 §2: required; tokex has no authorization endpoint
-		GrantTypesSupported:               []string{api.GrantTypeTokenExchange},
+		GrantTypesSupported:               []string{api.GrantTypeTokenExchange, api.GrantTypeJWTBearer},
 		TokenEndpointAuthMethodsSupported: methods,
 		TokenEndpointAuthSigningAlgValuesSupported: signingAlgs,
 		IDTokenSigningAlgValuesSupported:           algs,
