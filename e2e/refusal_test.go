@@ -157,8 +157,11 @@ func TestRequestRefusals(t *testing.T) {
 			return request{form: exchangeForm(valid(), "grant_type", "client_credentials")}.as(orders)
 		},
 			status: 400, code: api.ErrUnsupportedGrantType, audited: true},
-		{name: "JWT bearer grant_type", req: func() request {
-			return request{form: exchangeForm(valid(), "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")}.as(orders)
+		{name: "JWT bearer grant_type with token exchange parameters", req: func() request {
+			return request{form: exchangeForm(valid(), "grant_type", api.GrantTypeJWTBearer)}.as(orders)
+		}, status: 400, code: api.ErrInvalidRequest, desc: []string{"assertion is required"}, audited: true},
+		{name: "SAML 2.0 bearer grant_type", req: func() request {
+			return request{form: exchangeForm(valid(), "grant_type", "urn:ietf:params:oauth:grant-type:saml2-bearer")}.as(orders)
 		}, status: 400, code: api.ErrUnsupportedGrantType, audited: true},
 		{name: "unknown subject_token_type", req: func() request {
 			return request{form: exchangeForm(valid(), "subject_token_type", "urn:ietf:params:oauth:token-type:saml2")}.as(orders)
