@@ -19,7 +19,7 @@ import (
 	"github.com/tokex/tokex/internal/policy"
 )
 
-const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--dpop-jkt JKT] [--cert-x5t X5T] [--json]
+const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--dpop-jkt JKT] [--cert-x5t X5T] [--grant token-exchange|jwt-bearer] [--json]
 
 Runs the whole exchange without signing and prints every check with pass/fail,
 the rule matched and the claims the token would carry. --token - reads the
@@ -29,6 +29,7 @@ a caller without client credentials (rules with allow_unauthenticated).
 --dpop-jkt and --cert-x5t say what key the caller would prove (a DPoP proof's
 key thumbprint, a client certificate's): the binding step shows what the rule
 requires, what the subject token is bound to and what the token would carry.
+--grant jwt-bearer explains an RFC 7523 request whose assertion is --token.
 Exit status: 0 the exchange would be granted, 1 refused, 2 usage or policy error.`
 
 // explainCmd is `tokex explain`: see explainUsage.
@@ -47,6 +48,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	unauth := fs.Bool("unauthenticated", false, "explain a request without client credentials")
 	dpopJKT := fs.String("dpop-jkt", "", "the caller sends a DPoP proof with the key of this RFC 7638 thumbprint (cnf.jkt)")
 	certX5T := fs.String("cert-x5t", "", "the caller presents a client certificate of this SHA-256 thumbprint (cnf.x5t#S256)")
+	grant := fs.String("grant", "token-exchange", "token-exchange, or jwt-bearer: --token is the assertion of an RFC 7523 request")
 	asJSON := fs.Bool("json", false, "print the explanation as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -111,7 +113,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		State:  &exchange.State{Policy: pol, Issuers: reg},
 		Minter: mint.New(src.Issuer, nil, nil),
 	})
-	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Unauthenticated: *unauth, DPoPJKT: *dpopJKT, CertX5T: *certX5T, Form: api.TokenRequest{
+	form := api.TokenRequest{
 		GrantType:        api.GrantTypeTokenExchange,
 		SubjectToken:     raw,
 		SubjectTokenType: tt,
@@ -119,7 +121,20 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		ActorTokenType:   att,
 		Audience:         *audience,
 		Scope:            *scope,
-	}})
+	}
+	switch *grant {
+	case "token-exchange":
+	case "jwt-bearer":
+		if actor != "" {
+			fmt.Fprintln(stderr, "tokex explain: --grant jwt-bearer takes no --actor-token")
+			return 2
+		}
+		form = api.TokenRequest{GrantType: api.GrantTypeJWTBearer, Assertion: raw, Audience: *audience, Scope: *scope}
+	default:
+		fmt.Fprintf(stderr, "tokex explain: --grant %q: use token-exchange or jwt-bearer\n", *grant)
+		return 2
+	}
+	x := svc.Explain(ctx, exchange.ExplainRequest{ClientID: *clientID, Unauthenticated: *unauth, DPoPJKT: *dpopJKT, CertX5T: *certX5T, Form: form})
 	if err := writeReport(stdout, *asJSON, x, x.WriteText); err != nil {
 		fmt.Fprintf(stderr, "tokex explain: %v\n", err)
 		return 2

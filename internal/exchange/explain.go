@@ -99,6 +99,16 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		x.add(Check{Step: StepClient, Name: "rate limits", Result: NotChecked, Detail: "explain counts no requests"})
 	}
 
+	// The JWT bearer grant's own step, as in Exchange; its replay check is
+	// not explained (explain records nothing).
+	if f.GrantType == api.GrantTypeJWTBearer {
+		if err := jwtBearer(f); err != nil {
+			x.fail(StepRequest, "parameters", asError(err))
+			x.finish()
+			return x
+		}
+	}
+
 	// Request checks (RFC 8693 §2.1).
 	if err := checkRequest(f); err != nil {
 		var xe *Error
@@ -117,7 +127,11 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	}
 
 	// 2. Subject token.
-	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], x)
+	refusal := subjectError
+	if f.GrantType == api.GrantTypeJWTBearer {
+		refusal = assertionError
+	}
+	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], refusal, x)
 
 	// 3 and 4. Rule, condition, downscoping, claim mapping; delegation.
 	notRun := func(why string, policyChecks ...string) {
@@ -335,14 +349,14 @@ func asError(err error) *Error {
 	return &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
 }
 
-func (s *Service) explainSubject(ctx context.Context, st *State, raw, tt string, x *Explanation) *issuer.Principal {
+func (s *Service) explainSubject(ctx context.Context, st *State, raw, tt string, refusal func(*issuer.Error) *Error, x *Explanation) *issuer.Principal {
 	ex, ok := st.Issuers.(explainer)
 	if !ok {
 		// A verifier without explain mode: one check for the whole token.
 		pr, err := st.Issuers.Verify(ctx, raw, tt)
 		var ie *issuer.Error
 		if errors.As(err, &ie) {
-			x.fail(StepSubject, "subject token", subjectError(ie))
+			x.fail(StepSubject, "subject token", refusal(ie))
 			return nil
 		}
 		if err != nil {
@@ -358,7 +372,7 @@ func (s *Service) explainSubject(ctx context.Context, st *State, raw, tt string,
 		if c.Err != nil && x.Err == nil {
 			// A check that failed, or one that could not run for a refusal
 			// (keys unavailable): the exchange's answer.
-			x.Err = subjectError(c.Err)
+			x.Err = refusal(c.Err)
 		}
 	}
 	return pr

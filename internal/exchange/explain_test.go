@@ -232,6 +232,7 @@ func TestExplainMatchesExchange(t *testing.T) {
 		scope  string
 		client string // default orders; "-" no credentials
 		actor  string
+		bearer bool // the JWT bearer grant (RFC 7523) with token as the assertion
 	}{
 		{name: "granted", token: f.sign(t, subjectClaims(nil), nil)},
 		{name: "granted, scope withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil)},
@@ -250,11 +251,17 @@ func TestExplainMatchesExchange(t *testing.T) {
 			actor: f.sign(t, subjectClaims(map[string]any{"sub": "svc-batch", "exp": now.Add(-time.Hour).Unix()}), nil)},
 		{name: "subject's act chain carried over", token: f.sign(t, subjectClaims(map[string]any{"act": map[string]any{"sub": "svc-earlier"}}), nil)},
 		{name: "unauthenticated", token: f.sign(t, subjectClaims(map[string]any{"azp": "spa"}), nil), client: "-"},
+		{name: "JWT bearer grant", token: f.sign(t, subjectClaims(nil), nil), bearer: true},
+		{name: "JWT bearer grant, expired assertion", token: f.sign(t, subjectClaims(map[string]any{"exp": now.Add(-time.Hour).Unix()}), nil), bearer: true},
+		{name: "JWT bearer grant without an assertion", bearer: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken, Scope: tc.scope}
 			if tc.actor != "" {
 				form.ActorToken, form.ActorTokenType = tc.actor, api.TokenTypeAccessToken
+			}
+			if tc.bearer {
+				form = api.TokenRequest{GrantType: api.GrantTypeJWTBearer, Assertion: tc.token, Scope: tc.scope}
 			}
 			req := exchange.ExplainRequest{ClientID: "orders", Form: form}
 			creds := client.Credentials{PostID: "orders", PostSecret: secret}
