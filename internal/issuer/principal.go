@@ -1,54 +1,19 @@
 package issuer
 
 import (
-	"fmt"
-	"sync"
-	"time"
-
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tokex/tokex/internal/idp"
 	"github.com/tokex/tokex/internal/jws"
+	"github.com/tokex/tokex/internal/principal"
 )
 
-// Principal is a validated token's subject, as the policy and minter see it.
-type Principal struct {
-	Issuer    string // name of the trusted issuer in the policy
-	IssuerURL string // the token's iss
-	Subject   string
-	Audience  []string
-	Expiry    time.Time
-	IssuedAt  time.Time
-	TokenID   string // jti, if any
-	ClientID  string // azp, client_id or appid, if any
-	TokenType string // short name: access_token, jwt or id_token
-	Tenant    string // the {tenantid} of a template issuer's iss, "" otherwise
-	HasAct    bool   // the token carries an act claim (it is itself delegated)
-	// Confirmation is the token's cnf: the key its holder must prove.
-	Confirmation Confirmation
+// Principal is the validated subject; it lives in internal/principal so
+// that the rules read a principal, never the verifier.
+type Principal = principal.Principal
 
-	payload string // base64url claims segment, decoded on demand
-	once    sync.Once
-	claims  map[string]any
-	err     error
-}
-
-// Claims decodes every claim of the token, once, for CEL conditions and
-// delegation, with the same strict JSON reader as validation (numbers are
-// float64).
-func (p *Principal) Claims() (map[string]any, error) {
-	p.once.Do(func() {
-		raw, err := jws.DecodeSegment(p.payload)
-		if err != nil {
-			p.err = fmt.Errorf("decode claims: %w", err)
-			return
-		}
-		p.claims = map[string]any{}
-		p.err = jsonv2.Unmarshal(raw, &p.claims)
-	})
-	return p.claims, p.err
-}
+// Confirmation is a token's cnf claim (internal/principal).
+type Confirmation = principal.Confirmation
 
 // tokenClaims is what validation needs; the rest is decoded only on demand.
 // Time claims are read in place (jws.NumericDate) and aud is a plain type: jwt's
@@ -97,14 +62,4 @@ func (l *looseString) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		l.s = string(s)
 	}
 	return nil
-}
-
-// WithClaims sets the claims Claims returns, for a Principal built from claims
-// that were validated elsewhere (the explain mode, policy tests).
-func (p *Principal) WithClaims(claims map[string]any) *Principal {
-	p.once.Do(func() { p.claims = claims })
-	if act, ok := claims["act"]; ok && act != nil {
-		p.HasAct = true
-	}
-	return p
 }

@@ -304,7 +304,7 @@ func (v *verifier) principal(claims *tokenClaims, parts []string, tokenType, ten
 		Tenant:       tenant,
 		HasAct:       len(claims.Act) > 0 && string(claims.Act) != "null",
 		Confirmation: claims.Cnf,
-		payload:      parts[1],
+		Payload:      parts[1],
 	}
 	if exp, _ := claims.GetExpirationTime(); exp != nil { // validated above
 		p.Expiry = exp.Time

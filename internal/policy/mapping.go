@@ -12,7 +12,7 @@ import (
 
 	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
-	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/principal"
 )
 
 // mappedClaim is one entry of a rule's `claims:`.
@@ -49,7 +49,7 @@ func (r *Rule) compileMapping(ps *config.Problems, at string, rc config.Rule, en
 // allows (all of its scopes when none is requested), less those whose scope
 // condition does not hold for the subject. withheld lists the scopes a
 // condition took away. Nothing left is a Scope refusal.
-func (r *Rule) GrantScopes(ctx context.Context, pr *issuer.Principal, requested []string) (granted, withheld []string, err error) {
+func (r *Rule) GrantScopes(ctx context.Context, pr *principal.Principal, requested []string) (granted, withheld []string, err error) {
 	// A copy: the grant is the caller's to keep or change; the rule is shared.
 	cand := slices.Clone(r.Scopes)
 	var notAllowed []string
@@ -110,7 +110,7 @@ func (r *Rule) HasScopeCondition(scope string) bool {
 // expression reads a claim the token lacks, or gives null, is omitted (a
 // mapping of an optional claim); any other failure refuses the exchange,
 // naming the rule and the claim but never the expression.
-func (r *Rule) MapClaims(ctx context.Context, pr *issuer.Principal) (map[string]any, error) {
+func (r *Rule) MapClaims(ctx context.Context, pr *principal.Principal) (map[string]any, error) {
 	if len(r.claims) == 0 {
 		return nil, nil
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/tokex/tokex/internal/config"
-	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/principal"
 	"github.com/tokex/tokex/internal/policy"
 )
 
@@ -56,8 +56,8 @@ func compileMapping(t *testing.T) *policy.Policy {
 	return pol
 }
 
-func subject(claims map[string]any) *issuer.Principal {
-	return (&issuer.Principal{Issuer: "corp", Subject: "alice"}).WithClaims(claims)
+func subject(claims map[string]any) *principal.Principal {
+	return (&principal.Principal{Issuer: "corp", Subject: "alice"}).WithClaims(claims)
 }
 
 func TestMapClaims(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
-	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/principal"
 )
 
 // Rule is one compiled exchange rule.
@@ -218,7 +218,7 @@ func (p *Policy) Lookup(client, issuerName, audience string) (*Rule, error) {
 // Evaluate decides one exchange: rule, condition, scopes and lifetime (SPEC §5
 // steps 3 and 4). The lifetime is also capped by the subject token's expiry by
 // the caller, who knows the clock.
-func (p *Policy) Evaluate(ctx context.Context, pr *issuer.Principal, req Request) (Grant, error) {
+func (p *Policy) Evaluate(ctx context.Context, pr *principal.Principal, req Request) (Grant, error) {
 	r, err := p.Lookup(req.ClientID, pr.Issuer, req.Audience)
 	if err != nil {
 		return Grant{}, err
@@ -242,7 +242,7 @@ func (p *Policy) RuleLifetime(r *Rule) time.Duration { return min(r.Lifetime, p.
 
 // Condition checks the rule's `require` (SPEC §5 step 3): nil when there is
 // none or it holds.
-func (r *Rule) Condition(ctx context.Context, pr *issuer.Principal) error {
+func (r *Rule) Condition(ctx context.Context, pr *principal.Principal) error {
 	if r.require == nil {
 		return nil
 	}
@@ -258,13 +258,13 @@ func (r *Rule) Condition(ctx context.Context, pr *issuer.Principal) error {
 // HasCondition reports whether the rule has a `require` condition.
 func (r *Rule) HasCondition() bool { return r.require != nil }
 
-func (r *Rule) eval(ctx context.Context, pr *issuer.Principal) (bool, error) {
+func (r *Rule) eval(ctx context.Context, pr *principal.Principal) (bool, error) {
 	return evalBool(ctx, r.require, pr)
 }
 
 // evalBool runs a condition over pr's claims; a missing claim is an error in
 // CEL, which for a condition means "not met".
-func evalBool(ctx context.Context, prg cel.Program, pr *issuer.Principal) (bool, error) {
+func evalBool(ctx context.Context, prg cel.Program, pr *principal.Principal) (bool, error) {
 	claims, err := pr.Claims()
 	if err != nil {
 		return false, err

@@ -18,6 +18,7 @@ import (
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/principal"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -93,7 +94,7 @@ rules:
 }
 
 // fixture is a compiled policy plus a real issuer registry over the same
-// issuers, so tests get genuine issuer.Principal values by signing tokens with
+// issuers, so tests get genuine principal.Principal values by signing tokens with
 // the IdP's key and verifying them (no way around issuer.Verify: Principal's
 // claims are unexported).
 type fixture struct {
@@ -128,7 +129,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // principal signs a token of issuerURL with extra claims and verifies it.
-func (f *fixture) principal(t *testing.T, issuerURL string, extra map[string]any) *issuer.Principal {
+func (f *fixture) principal(t *testing.T, issuerURL string, extra map[string]any) *principal.Principal {
 	t.Helper()
 	now := time.Now()
 	c := map[string]any{
@@ -495,7 +496,7 @@ func TestEvaluateBarePrincipal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			pr := &issuer.Principal{Issuer: tc.iss, Subject: "alice"}
+			pr := &principal.Principal{Issuer: tc.iss, Subject: "alice"}
 			g, err := f.pol.Evaluate(context.Background(), pr, tc.req)
 			if tc.wantKind != 0 {
 				if k := kindOf(t, err); k != tc.wantKind {
@@ -514,7 +515,7 @@ func TestEvaluateBarePrincipal(t *testing.T) {
 // concurrent exchanges (run with -race).
 func TestEvaluateConcurrent(t *testing.T) {
 	f := newFixture(t)
-	prs := []*issuer.Principal{
+	prs := []*principal.Principal{
 		f.principal(t, corpURL, map[string]any{"tid": "t1"}),
 		f.principal(t, corpURL, map[string]any{"tid": "t2"}),
 	}

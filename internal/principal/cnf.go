@@ -1,4 +1,4 @@
-package issuer
+package principal
 
 import (
 	"github.com/go-json-experiment/json/jsontext"
@@ -66,4 +66,13 @@ func (c *Confirmation) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	}
 	_, err := dec.ReadToken()
 	return err
+}
+
+// clip bounds attacker-controlled text kept for a description.
+func clip(s string) string {
+	const max = 128
+	if len(s) > max {
+		return s[:max] + "..."
+	}
+	return s
 }
