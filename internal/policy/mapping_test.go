@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/tokex/tokex/internal/config"
-	"github.com/tokex/tokex/internal/principal"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/principal"
 )
 
 // mappingPolicy has one rule with claim mapping and scope conditions; its
