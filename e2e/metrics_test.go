@@ -41,8 +41,8 @@ func TestAdminMetrics(t *testing.T) {
 		t.Fatalf("/metrics: %d", code)
 	}
 	for _, want := range []string{
-		`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted",tokex_reason="",tokex_rule="orders-to-inventory"} 2`,
-		`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_target",tokex_issuer="corp",tokex_outcome="refused",tokex_reason="no_rule",tokex_rule=""} 1`,
+		`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted",tokex_profile="token_exchange",tokex_reason="",tokex_rule="orders-to-inventory"} 2`,
+		`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_target",tokex_issuer="corp",tokex_outcome="refused",tokex_profile="token_exchange",tokex_reason="no_rule",tokex_rule=""} 1`,
 		`tokex_exchange_duration_seconds_count{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted"`,
 		`tokex_upstream_fetches_total{tokex_issuer="corp",tokex_result="ok"}`,
 		`tokex_signing_key_age_seconds{tokex_alg="ES256",tokex_kid="` + x.KID + `"}`,

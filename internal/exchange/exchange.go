@@ -112,6 +112,7 @@ const (
 	AttrOutcome   = "tokex.outcome"
 	AttrErrorCode = "tokex.error_code"
 	AttrReason    = "tokex.reason"
+	AttrProfile   = "tokex.profile" // token_exchange, jwt_bearer (jwtbearer.go)
 )
 
 // record collects what the audit event and the root span report.

@@ -25,7 +25,7 @@ type metrics struct {
 }
 
 type metricKey struct {
-	outcome, code, reason, client, issuer, rule string
+	outcome, code, reason, client, issuer, rule, profile string
 }
 
 // series is one attribute set's measurements. The exchange count is an atomic
@@ -71,7 +71,7 @@ func (m *metrics) record(ctx context.Context, rec *record, xe *Error, d time.Dur
 	if m == nil {
 		return
 	}
-	k := metricKey{outcome: "granted", client: rec.clientID, issuer: rec.issuer, rule: rec.rule}
+	k := metricKey{outcome: "granted", client: rec.clientID, issuer: rec.issuer, rule: rec.rule, profile: rec.profile}
 	if xe != nil {
 		k.outcome, k.code, k.reason = "refused", string(xe.Code), xe.Reason
 	}
@@ -100,6 +100,7 @@ func (m *metrics) add(k metricKey) *series {
 		attribute.String(AttrClientID, k.client),
 		attribute.String(AttrIssuer, k.issuer),
 		attribute.String(AttrRule, k.rule),
+		attribute.String(AttrProfile, k.profile),
 	))
 	s := &series{observe: []metric.ObserveOption{set}, record: []metric.RecordOption{set}}
 	m.series[k] = s
