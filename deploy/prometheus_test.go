@@ -7,11 +7,15 @@ package deploy
 // real tokex is e2e/prometheus_test.go.
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"slices"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tokex/tokex/internal/promtest"
 )
@@ -75,5 +79,51 @@ func TestPrometheusRulesEveryAlertTested(t *testing.T) {
 		if !slices.Contains(names, name) {
 			t.Errorf("%s is tested but not in %s", name, rulesFile)
 		}
+	}
+}
+
+// TestHelmPrometheusRule: prometheusRule.enabled renders one PrometheusRule
+// whose groups are rules.yaml's, with the extra labels; off by default. The
+// chart's copy of the rules (helm reads only files inside the chart) is
+// byte-identical to rules.yaml.
+func TestHelmPrometheusRule(t *testing.T) {
+	want, err := os.ReadFile(rulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(chartRules); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("%s differs from %s (%v): cp %s %s", chartRules, rulesFile, err, rulesFile, chartRules)
+	}
+	var wantGroups struct {
+		Groups []map[string]any `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(want, &wantGroups); err != nil {
+		t.Fatal(err)
+	}
+	f := newHelmFixture(t)
+	if n := kindCount(f.render(t))["PrometheusRule"]; n != 0 {
+		t.Errorf("%d PrometheusRules by default, want none", n)
+	}
+	docs := f.render(t, "--set", "prometheusRule.enabled=true,prometheusRule.labels.release=kube-prometheus")
+	var pr struct {
+		APIVersion string `yaml:"apiVersion"`
+		Metadata   struct {
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"metadata"`
+		Spec struct {
+			Groups []map[string]any `yaml:"groups"`
+		} `yaml:"spec"`
+	}
+	if err := named(docs, "PrometheusRule", helmRelease, &pr); err != nil {
+		t.Fatal(err)
+	}
+	if pr.APIVersion != "monitoring.coreos.com/v1" {
+		t.Errorf("apiVersion %s", pr.APIVersion)
+	}
+	if pr.Metadata.Labels["release"] != "kube-prometheus" || pr.Metadata.Labels["app.kubernetes.io/name"] == "" {
+		t.Errorf("labels %v, want the chart's and release=kube-prometheus", pr.Metadata.Labels)
+	}
+	if !reflect.DeepEqual(pr.Spec.Groups, wantGroups.Groups) {
+		t.Errorf("spec.groups differ from %s", rulesFile)
 	}
 }
