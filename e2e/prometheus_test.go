@@ -14,7 +14,8 @@ import (
 )
 
 // dashboardWithoutData are the dashboard panels about what this test does not
-// exercise (a shared store, rate limits, DPoP, failing fetches, 5xx): their queries must evaluate without error, but may be empty.
+// exercise (a shared store, rate limits, failing fetches, 5xx): their queries
+// must evaluate without error, but may be empty.
 var dashboardWithoutData = map[string]bool{
 	"HTTP 5xx answers":                         true,
 	"Rate-limited requests":                    true,
@@ -23,7 +24,6 @@ var dashboardWithoutData = map[string]bool{
 	"Shared store calls":                       true,
 	"Shared store errors and fail-open":        true,
 	"Refused: store unavailable (fail closed)": true,
-	"DPoP refusals":                            true,
 }
 
 // spikeTestRules derives test-sized windows for TokexRefusalSpike from
@@ -121,6 +121,11 @@ scrape_configs:
 	badSecret := func() request {
 		return request{form: exchangeForm(up.corp.Sign(up.corp.Claims("alice", x.Issuer)), "audience", audInventory)}.as(clientCred{orders.id, orders.secret + "x"})
 	}
+	badDPoP := func() request {
+		r := ok()
+		r.header = map[string]string{"DPoP": "not-a-proof"}
+		return r
+	}
 	send := func(r request, status int) {
 		t.Helper()
 		if got := x.post(t, r); got.Status != status {
@@ -134,6 +139,7 @@ scrape_configs:
 		send(expired(), http.StatusBadRequest)
 		send(badSecret(), http.StatusUnauthorized)
 		send(noRule(), http.StatusBadRequest)
+		send(badDPoP(), http.StatusBadRequest)
 	}
 	round()
 	time.Sleep(1500 * time.Millisecond)
