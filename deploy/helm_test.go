@@ -384,6 +384,7 @@ func TestHelmLint(t *testing.T) {
 		{"ci values (existing Secret)", []string{"-f", chartCIValues}},
 		{"test values, keys.json", []string{"-f", f.values, "--set-file", "keys.json=" + f.keysA}},
 		{"metrics and ServiceMonitor", []string{"-f", chartCIValues, "--set", "metrics.enabled=true,serviceMonitor.enabled=true"}},
+		{"PrometheusRule", []string{"-f", chartCIValues, "--set", "prometheusRule.enabled=true"}},
 		{"no autoscaling", []string{"-f", chartCIValues, "--set", "autoscaling.enabled=false,replicaCount=3"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

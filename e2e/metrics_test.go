@@ -47,6 +47,8 @@ func TestAdminMetrics(t *testing.T) {
 		`tokex_upstream_fetches_total{tokex_issuer="corp",tokex_result="ok"}`,
 		`tokex_signing_key_age_seconds{tokex_alg="ES256",tokex_kid="` + x.KID + `"}`,
 		`http_server_request_duration_seconds_count{`,
+		`tokex_upstream_last_success_timestamp_seconds{tokex_issuer="corp"} `,
+		"\ntokex_signing_key_next 0\n",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

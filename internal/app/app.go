@@ -94,6 +94,17 @@ type App struct {
 // tokex.alg: how long this process has signed with it.
 const MetricSigningKeyAge = "tokex.signing_key.age"
 
+// Key lifecycle metrics for alerts (deploy/prometheus/rules.yaml): how many
+// next keys are published and from when the next may be promoted; when each
+// retired key leaves the JWKS, and its margin over the last token it may have
+// signed (retired_at + token.max_lifetime), by tokex.kid.
+const (
+	MetricSigningKeyNext         = "tokex.signing_key.next"
+	MetricSigningKeyNextReady    = "tokex.signing_key.next_ready_timestamp"
+	MetricSigningKeyPublishUntil = "tokex.signing_key.publish_until_timestamp"
+	MetricSigningKeyDropMargin   = "tokex.signing_key.drop_margin"
+)
+
 // New builds the parts and starts fetching the upstream issuers' keys.
 func New(o Options) *App {
 	a := &App{Keys: &atomic.Pointer[keys.Set]{}, done: make(chan struct{})}
@@ -242,12 +253,45 @@ func (a *App) observeKeys(m metric.Meter) {
 	if err != nil {
 		return // the API returns a no-op instrument; nothing to observe
 	}
+	// The API hands back working no-op instruments along with any error.
+	next, _ := m.Int64ObservableGauge(MetricSigningKeyNext, metric.WithUnit("{key}"),
+		metric.WithDescription("Next signing keys published in the JWKS, ready for the next rotation"))
+	ready, _ := m.Float64ObservableGauge(MetricSigningKeyNextReady, metric.WithUnit("s"),
+		metric.WithDescription("Unix time from which the next key may be promoted (created_at + min_next), by tokex.kid"))
+	until, _ := m.Float64ObservableGauge(MetricSigningKeyPublishUntil, metric.WithUnit("s"),
+		metric.WithDescription("Unix time at which a retired signing key leaves the JWKS, by tokex.kid"))
+	margin, _ := m.Float64ObservableGauge(MetricSigningKeyDropMargin, metric.WithUnit("s"),
+		metric.WithDescription("publish_until minus (retired_at + token.max_lifetime) of a retired key, by tokex.kid: below 0 the JWKS drops it while tokens it signed may be alive"))
 	a.unreg, _ = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		k := a.Keys.Load().Active()
+		ks := a.Keys.Load()
+		k := ks.Active()
 		o.ObserveFloat64(age, time.Since(*a.keysAt.Load()).Seconds(),
 			metric.WithAttributes(attribute.String("tokex.kid", k.KID), attribute.String("tokex.alg", k.Alg)))
+		var maxLife time.Duration
+		if a.Service != nil {
+			if st := a.Service.State(); st != nil && st.Policy != nil {
+				maxLife = st.Policy.MaxLifetime
+			}
+		}
+		var n int64
+		for _, p := range ks.Published() {
+			kid := metric.WithAttributes(attribute.String("tokex.kid", p.KID))
+			switch {
+			case p.State == keys.StateNext:
+				n++
+				if !p.CreatedAt.IsZero() {
+					o.ObserveFloat64(ready, float64(p.CreatedAt.Add(ks.MinNext()).Unix()), kid)
+				}
+			case p.State == keys.StateRetired && !p.PublishUntil.IsZero():
+				o.ObserveFloat64(until, float64(p.PublishUntil.Unix()), kid)
+				if !p.RetiredAt.IsZero() && maxLife > 0 {
+					o.ObserveFloat64(margin, p.PublishUntil.Sub(p.RetiredAt.Add(maxLife)).Seconds(), kid)
+				}
+			}
+		}
+		o.ObserveInt64(next, n)
 		return nil
-	}, age)
+	}, age, next, ready, until, margin)
 }
 
 // Ready reports readiness and its checks, for /readyz on both listeners.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -37,6 +38,11 @@ type Options struct {
 // JWKS), by tokex.issuer and tokex.result (ok, error).
 const MetricUpstreamFetches = "tokex.upstream.fetches"
 
+// MetricUpstreamLastSuccess is the unix time of the last successful request
+// to an upstream issuer (discovery or JWKS), by tokex.issuer: keys older than
+// the refresh interval mean the issuer's refreshes are failing.
+const MetricUpstreamLastSuccess = "tokex.upstream.last_success_timestamp"
+
 // fetchCounter returns the counting function of one issuer's transport.
 func (r *Registry) fetchCounter(name string) func(ok bool) {
 	if r.fetches == nil {
@@ -44,8 +50,10 @@ func (r *Registry) fetchCounter(name string) func(ok bool) {
 	}
 	okAttrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("tokex.issuer", name), attribute.String("tokex.result", "ok")))
 	errAttrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("tokex.issuer", name), attribute.String("tokex.result", "error")))
+	last, _ := r.lastOK.LoadOrStore(name, new(atomic.Int64))
 	return func(ok bool) {
 		if ok {
+			last.(*atomic.Int64).Store(r.opts.Now().Unix())
 			r.fetches.Add(context.Background(), 1, okAttrs)
 		} else {
 			r.fetches.Add(context.Background(), 1, errAttrs)
@@ -65,6 +73,8 @@ type Registry struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	fetches metric.Int64Counter // nil without a Meter
+	lastOK  sync.Map            // issuer name -> *atomic.Int64, unix time of the last ok fetch
+	unreg   metric.Registration // the last-success gauge's callback; nil without a Meter
 	headers jws.HeaderCache
 
 	templates       map[string][]*template // issuers with {tenantid}, by the text before it
@@ -111,6 +121,17 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 		// The API hands back a working no-op counter along with any error.
 		r.fetches, _ = opts.Meter.Int64Counter(MetricUpstreamFetches,
 			metric.WithDescription("Requests to upstream issuers for discovery documents and JWKS"), metric.WithUnit("{request}"))
+		last, _ := opts.Meter.Float64ObservableGauge(MetricUpstreamLastSuccess, metric.WithUnit("s"),
+			metric.WithDescription("Unix time of the last successful request to an upstream issuer (discovery or JWKS)"))
+		r.unreg, _ = opts.Meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			r.lastOK.Range(func(k, v any) bool {
+				if t := v.(*atomic.Int64).Load(); t > 0 {
+					o.ObserveFloat64(last, float64(t), metric.WithAttributes(attribute.String("tokex.issuer", k.(string))))
+				}
+				return true
+			})
+			return nil
+		}, last)
 	}
 	for _, c := range issuers {
 		s := r.newSetup(c)
@@ -141,6 +162,9 @@ func NewRegistry(issuers []config.Issuer, opts Options) *Registry {
 // Close stops background fetching and waits for it.
 func (r *Registry) Close() {
 	r.cancel()
+	if r.unreg != nil {
+		_ = r.unreg.Unregister()
+	}
 	r.wg.Wait()
 	// Keep-alive connections to the IdPs would outlive the registry otherwise.
 	if t, ok := r.opts.Transport.(interface{ CloseIdleConnections() }); ok {
