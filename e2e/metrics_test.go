@@ -72,3 +72,42 @@ func TestAdminMetrics(t *testing.T) {
 		t.Errorf("public /metrics = %d, want 404", r.Status)
 	}
 }
+
+// TestAdminPprof: with TOKEX_ADMIN_PPROF the admin listener serves Go's
+// profiles (issue 17: how an operator profiles tokex under load); the public
+// listener never does, and without the setting neither does the admin one.
+func TestAdminPprof(t *testing.T) {
+	t.Parallel()
+	up := newIdPs(t)
+	status := func(url string) int {
+		t.Helper()
+		c := &http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, on := range []bool{true, false} {
+		admin := "127.0.0.1:" + freePort(t)
+		env := []string{"TOKEX_ADMIN_ADDR=" + admin}
+		if on {
+			env = append(env, "TOKEX_ADMIN_PPROF=true")
+		}
+		x := start(t, startOpts{policy: up.policy("", ""), env: env})
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		for _, path := range []string{"/debug/pprof/heap", "/debug/pprof/allocs", "/debug/pprof/"} {
+			if got := status("http://" + admin + path); got != want {
+				t.Errorf("pprof %v: admin %s = %d, want %d", on, path, got, want)
+			}
+			if got := status(x.URL + path); got != http.StatusNotFound {
+				t.Errorf("pprof %v: public %s = %d, want 404", on, path, got)
+			}
+		}
+	}
+}

@@ -202,7 +202,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		adminAddr = aln.Addr().String()
 		admin = &http.Server{
-			Handler:           server.NewAdmin(metrics.Handler, a.Ready),
+			Handler:           server.NewAdmin(metrics.Handler, a.Ready, env.AdminPprof),
 			ReadHeaderTimeout: env.ReadHeaderTimeout,
 			ReadTimeout:       env.ReadTimeout,
 			WriteTimeout:      env.WriteTimeout,

@@ -20,6 +20,9 @@ type Env struct {
 	LogLevel string `env:"TOKEX_LOG_LEVEL, default=info"`
 	// AdminAddr is the admin listener (/metrics, /healthz, /readyz); "off" disables it.
 	AdminAddr string `env:"TOKEX_ADMIN_ADDR, default=:9090"`
+	// AdminPprof serves Go's CPU, heap and allocation profiles on the admin
+	// listener (/debug/pprof/), never on the public one.
+	AdminPprof bool `env:"TOKEX_ADMIN_PPROF, default=false"`
 
 	// HTTP server limits (issue 6); safe defaults.
 	ReadHeaderTimeout time.Duration `env:"TOKEX_READ_HEADER_TIMEOUT, default=5s"`
