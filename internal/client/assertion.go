@@ -106,7 +106,7 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 		if c.AssertionType == "" {
 			return nil, failedf(c, "assertion_type", "client_assertion_type is required with client_assertion: use %s", api.ClientAssertionTypeJWTBearer)
 		}
-		return nil, failedf(c, "assertion_type", "client_assertion_type %q is not supported: use %s", clip(c.AssertionType), api.ClientAssertionTypeJWTBearer)
+		return nil, failedf(c, "assertion_type", "client_assertion_type %q is not supported: use %s", jws.Clip(c.AssertionType), api.ClientAssertionTypeJWTBearer)
 	}
 	if c.Assertion == "" {
 		return nil, failedf(c, "assertion_missing", "client_assertion_type was given without client_assertion")
@@ -132,10 +132,10 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 	}
 	e, ok := r.byID[id]
 	if !ok {
-		return nil, failedf(c, "unknown_client", "client_assertion: unknown client %q", clip(id))
+		return nil, failedf(c, "unknown_client", "client_assertion: unknown client %q", jws.Clip(id))
 	}
 	if e.auth != config.AuthPrivateKeyJWT {
-		return nil, failedf(c, "auth_method_not_allowed", "client %q is configured for %s, not private_key_jwt", clip(id), authOf(e))
+		return nil, failedf(c, "auth_method_not_allowed", "client %q is configured for %s, not private_key_jwt", jws.Clip(id), authOf(e))
 	}
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(config.SupportedAlgorithms, alg) {
@@ -146,10 +146,10 @@ func (r *Registry) assertion(ctx context.Context, c Credentials) (*Client, error
 		case config.AlgHMAC:
 			why = ": HMAC is never accepted, the key must be the client's private key"
 		}
-		return nil, failedf(c, "assertion_algorithm", "client_assertion algorithm %q is not allowed (allowed: %s)%s", clip(alg), strings.Join(config.SupportedAlgorithms, ", "), why)
+		return nil, failedf(c, "assertion_algorithm", "client_assertion algorithm %q is not allowed (allowed: %s)%s", jws.Clip(alg), strings.Join(config.SupportedAlgorithms, ", "), why)
 	}
 	if e.kf == nil {
-		return nil, &Error{Kind: Unavailable, Reason: "client_keys_unavailable", Description: fmt.Sprintf("the keys of client %q cannot be loaded; try again later", clip(id))}
+		return nil, &Error{Kind: Unavailable, Reason: "client_keys_unavailable", Description: fmt.Sprintf("the keys of client %q cannot be loaded; try again later", jws.Clip(id))}
 	}
 	now := r.opts.Now()
 	key, err := e.kf.KeyfuncCtx(ctx)(tok)
@@ -196,18 +196,18 @@ func (r *Registry) assertionError(ctx context.Context, c Credentials, e *entry, 
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
 		return failedf(c, "assertion_audience", "client_assertion aud must be %s (tokex's issuer or token endpoint)", quoteAll(r.auds))
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrECDSAVerification), errors.Is(err, rsa.ErrVerification), errors.Is(err, jwt.ErrEd25519Verification):
-		return failedf(c, "assertion_signature", "client_assertion signature does not verify with the keys of client %q", clip(e.id))
+		return failedf(c, "assertion_signature", "client_assertion signature does not verify with the keys of client %q", jws.Clip(e.id))
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
 		kid, _ := tok.Header["kid"].(string)
 		if all, _ := e.kf.Storage().KeyReadAll(ctx); len(all) == 0 {
-			return &Error{Kind: Unavailable, Reason: "client_keys_unavailable", Err: err, Description: fmt.Sprintf("the keys of client %q cannot be fetched right now; try again later", clip(e.id))}
+			return &Error{Kind: Unavailable, Reason: "client_keys_unavailable", Err: err, Description: fmt.Sprintf("the keys of client %q cannot be fetched right now; try again later", jws.Clip(e.id))}
 		}
 		if errors.Is(err, jwkset.ErrKeyNotFound) || kid != "" {
 			return &Error{Kind: Failed, Basic: c.Basic, Reason: "assertion_unknown_key", Err: err,
-				Description: fmt.Sprintf("client_assertion key id %q is not among the keys of client %q", clip(kid), clip(e.id))}
+				Description: fmt.Sprintf("client_assertion key id %q is not among the keys of client %q", jws.Clip(kid), jws.Clip(e.id))}
 		}
 		return &Error{Kind: Failed, Basic: c.Basic, Reason: "assertion_signature", Err: err,
-			Description: fmt.Sprintf("client_assertion does not verify with the keys of client %q", clip(e.id))}
+			Description: fmt.Sprintf("client_assertion does not verify with the keys of client %q", jws.Clip(e.id))}
 	}
 	return &Error{Kind: Failed, Basic: c.Basic, Reason: "assertion_malformed", Err: err, Description: "client_assertion could not be validated"}
 }

@@ -265,7 +265,7 @@ func (r *Registry) secretMethod(c Credentials, id, method string) error {
 	if !ok || e.auth == "" || e.auth == method {
 		return nil
 	}
-	return failedf(c, "auth_method_not_allowed", "client %q is configured for %s, not %s", clip(id), e.auth, method)
+	return failedf(c, "auth_method_not_allowed", "client %q is configured for %s, not %s", jws.Clip(id), e.auth, method)
 }
 
 func (r *Registry) check(id, secret string) *entry {
@@ -286,12 +286,4 @@ func unescape(s string) string {
 		return s
 	}
 	return u
-}
-
-// clip bounds caller-controlled text echoed in a description.
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "..."
-	}
-	return s
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // tlsClientAuth authenticates a client by its TLS certificate (RFC 8705
@@ -25,27 +26,27 @@ func (r *Registry) tlsClientAuth(c Credentials) (*Client, error) {
 		if c.Cert == nil {
 			return nil, failed(c, "client authentication failed: client_secret is missing")
 		}
-		return nil, failedf(c, "unknown_client", "tls_client_auth: unknown client %q", clip(c.PostID))
+		return nil, failedf(c, "unknown_client", "tls_client_auth: unknown client %q", jws.Clip(c.PostID))
 	case e.auth == config.AuthPrivateKeyJWT:
-		return nil, failedf(c, "auth_method_not_allowed", "client %q authenticates with private_key_jwt: send client_assertion and client_assertion_type", clip(e.id))
+		return nil, failedf(c, "auth_method_not_allowed", "client %q authenticates with private_key_jwt: send client_assertion and client_assertion_type", jws.Clip(e.id))
 	case e.auth == config.AuthSelfSignedTLSClientAuth:
 		return r.selfSigned(c, e)
 	case e.auth != config.AuthTLSClientAuth:
 		return nil, failed(c, "client authentication failed: client_secret is missing")
 	case c.Cert == nil:
-		return nil, failedf(c, "missing_client_certificate", "client %q authenticates with tls_client_auth, but no TLS client certificate was presented (or it is not issued by a CA that tokex trusts)", clip(e.id))
+		return nil, failedf(c, "missing_client_certificate", "client %q authenticates with tls_client_auth, but no TLS client certificate was presented (or it is not issued by a CA that tokex trusts)", jws.Clip(e.id))
 	}
 	switch {
 	case e.subjectDN != "":
 		if c.Cert.Subject.String() != e.subjectDN {
-			return nil, failedf(c, "certificate_mismatch", "the TLS client certificate's subject does not match tls_client_auth_subject_dn of client %q", clip(e.id))
+			return nil, failedf(c, "certificate_mismatch", "the TLS client certificate's subject does not match tls_client_auth_subject_dn of client %q", jws.Clip(e.id))
 		}
 	case e.sanDNS != "":
 		if !slices.ContainsFunc(c.Cert.DNSNames, func(n string) bool { return strings.EqualFold(n, e.sanDNS) }) {
-			return nil, failedf(c, "certificate_mismatch", "the TLS client certificate has no dNSName SAN matching tls_client_auth_san_dns of client %q", clip(e.id))
+			return nil, failedf(c, "certificate_mismatch", "the TLS client certificate has no dNSName SAN matching tls_client_auth_san_dns of client %q", jws.Clip(e.id))
 		}
 	default:
-		return nil, failedf(c, "certificate_mismatch", "client %q has no certificate check configured", clip(e.id))
+		return nil, failedf(c, "certificate_mismatch", "client %q has no certificate check configured", jws.Clip(e.id))
 	}
 	return &Client{ID: e.id, Method: api.AuthMethodTLSClientAuth}, nil
 }
@@ -56,7 +57,7 @@ func (r *Registry) tlsClientAuth(c Credentials) (*Client, error) {
 // jwks (x5c), or carry one of its public keys.
 func (r *Registry) selfSigned(c Credentials, e *entry) (*Client, error) {
 	if c.Presented == nil {
-		return nil, failedf(c, "missing_client_certificate", "client %q authenticates with self_signed_tls_client_auth, but no TLS client certificate was presented", clip(e.id))
+		return nil, failedf(c, "missing_client_certificate", "client %q authenticates with self_signed_tls_client_auth, but no TLS client certificate was presented", jws.Clip(e.id))
 	}
 	for _, p := range e.pinned {
 		if p.cert != nil && bytes.Equal(p.cert.Raw, c.Presented.Raw) {
@@ -68,7 +69,7 @@ func (r *Registry) selfSigned(c Credentials, e *entry) (*Client, error) {
 			}
 		}
 	}
-	return nil, failedf(c, "certificate_mismatch", "the TLS client certificate is not one registered in the jwks of client %q", clip(e.id))
+	return nil, failedf(c, "certificate_mismatch", "the TLS client certificate is not one registered in the jwks of client %q", jws.Clip(e.id))
 }
 
 // pin is a registered certificate (x5c) or public key of a

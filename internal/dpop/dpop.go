@@ -180,7 +180,7 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 		}
 	}
 	if !slices.Contains(v.o.Algorithms, alg) || tok.Method == nil {
-		return nil, refuse(ReasonAlgorithm, nil, "DPoP proof algorithm %q is not allowed (allowed: %s)", clip(alg), strings.Join(v.o.Algorithms, ", "))
+		return nil, refuse(ReasonAlgorithm, nil, "DPoP proof algorithm %q is not allowed (allowed: %s)", jws.Clip(alg), strings.Join(v.o.Algorithms, ", "))
 	}
 	// 6 and 7. The signature verifies with the header's jwk, a public key.
 	seg, _, _ := strings.Cut(raw, ".")
@@ -209,11 +209,11 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 	}
 	// 8. htm.
 	if claims.HTM != r.Method {
-		return nil, refuse(ReasonMethod, nil, "the DPoP proof's htm %q is not this request's method %s", clip(claims.HTM), r.Method)
+		return nil, refuse(ReasonMethod, nil, "the DPoP proof's htm %q is not this request's method %s", jws.Clip(claims.HTM), r.Method)
 	}
 	// 9. htu, without query and fragment (RFC 9449 §4.3).
 	if !SameURI(claims.HTU, r.URL) {
-		return nil, refuse(ReasonURI, nil, "the DPoP proof's htu %q is not this endpoint, %s", clip(claims.HTU), r.URL)
+		return nil, refuse(ReasonURI, nil, "the DPoP proof's htu %q is not this endpoint, %s", jws.Clip(claims.HTU), r.URL)
 	}
 	// 11. iat within the window, each way.
 	now := v.o.Now()
@@ -351,12 +351,4 @@ func (c *keyCache) key(seg string, header map[string]any) (*proofKey, error) {
 		c.m.Store(seg, k)
 	}
 	return k, nil
-}
-
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

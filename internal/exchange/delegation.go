@@ -9,6 +9,7 @@ import (
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
 )
@@ -54,7 +55,7 @@ func (s *Service) delegate(ctx context.Context, st *State, f *issuerForm, pr *is
 	tt, ok := tokenTypes[f.actorTokenType]
 	if !ok {
 		return nil, refuse(api.ErrInvalidRequest, "unsupported_token_type", "actor_token_type %q is not supported; use %s, %s or %s",
-			clip(f.actorTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
+			jws.Clip(f.actorTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
 	}
 	actor, err := s.validateActor(ctx, st, f.actorToken, tt)
 	if err != nil {

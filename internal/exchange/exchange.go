@@ -18,6 +18,7 @@ import (
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/dpop"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/replay"
@@ -344,10 +345,10 @@ func checkRequest(f *api.TokenRequest) error {
 	}
 	if _, ok := tokenTypes[f.SubjectTokenType]; !ok {
 		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "subject_token_type %q is not supported; use %s, %s or %s",
-			clip(f.SubjectTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
+			jws.Clip(f.SubjectTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
 	}
 	if f.RequestedTokenType != "" && f.RequestedTokenType != api.TokenTypeAccessToken {
-		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "requested_token_type %q is not supported; tokex issues %s", clip(f.RequestedTokenType), api.TokenTypeAccessToken)
+		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "requested_token_type %q is not supported; tokex issues %s", jws.Clip(f.RequestedTokenType), api.TokenTypeAccessToken)
 	}
 	if f.ActorTokenType != "" && f.ActorToken == "" {
 		// RFC 8693 §2.1: actor_token_type is required when actor_token is present and must not be sent without it.
@@ -550,11 +551,4 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	r := slog.NewRecord(now, slog.LevelInfo, "exchange", 0)
 	r.AddAttrs(log...)
 	_ = s.audit.Handler().Handle(ctx, r)
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "..."
-	}
-	return s
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
 )
@@ -296,7 +297,7 @@ func explainClient(st *State, req ExplainRequest, x *Explanation) (*client.Clien
 			Description: fmt.Sprintf("no client named: pass --client (clients: %s)", strings.Join(clientIDs(st), ", "))})
 	default:
 		x.fail(StepClient, "client", &Error{Code: api.ErrInvalidClient, Reason: "client_auth_failed",
-			Description: fmt.Sprintf("unknown client %q (clients: %s)", clip(id), strings.Join(clientIDs(st), ", "))})
+			Description: fmt.Sprintf("unknown client %q (clients: %s)", jws.Clip(id), strings.Join(clientIDs(st), ", "))})
 	}
 	return nil, false
 }
@@ -315,7 +316,7 @@ func (s *Service) explainDelegation(ctx context.Context, st *State, f *api.Token
 	case f.ActorToken == "":
 		x.pass(StepDelegation, "delegation", fmt.Sprintf("none; the subject token's act chain (%d deep) is carried over", act.Depth()))
 	default:
-		x.pass(StepDelegation, "delegation", fmt.Sprintf("actor %q of %q acts for the subject; act chain %d deep", clip(act.Sub), clip(act.Iss), act.Depth()))
+		x.pass(StepDelegation, "delegation", fmt.Sprintf("actor %q of %q acts for the subject; act chain %d deep", jws.Clip(act.Sub), jws.Clip(act.Iss), act.Depth()))
 	}
 	if f.ActorToken == "" {
 		return act

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // Shape is how one identity provider's tokens look. Every condition that is
@@ -306,18 +308,9 @@ func IDTokenTell(c IDTokenClaims, accepted []string) string {
 	// An ID token's aud is the client it was issued to (OIDC Core §2).
 	azp := c.Azp
 	if azp != "" && len(c.Audience) == 1 && c.Audience[0] == azp && !slices.Contains(accepted, azp) {
-		return fmt.Sprintf("its audience is the client id %q", clipText(azp))
+		return fmt.Sprintf("its audience is the client id %q", jws.Clip(azp))
 	}
 	return ""
-}
-
-// clipText bounds token text quoted in a description.
-func clipText(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }
 
 // Expand replaces {name} in s with what the issuer pattern captured.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // setup is what is built once per configured issuer and shared by the
@@ -105,7 +106,7 @@ func (c *setup) setSubject(ctx context.Context, cfg config.Issuer, p *Principal)
 		}
 		s, err := condition.EvalString(ctx, c.subject, claims)
 		if err != nil || s == "" {
-			return refuse(ReasonMissingClaim, err, "issuer %q takes the subject from %s, which gives no value for this token", cfg.Name, clip(cfg.Subject))
+			return refuse(ReasonMissingClaim, err, "issuer %q takes the subject from %s, which gives no value for this token", cfg.Name, jws.Clip(cfg.Subject))
 		}
 		p.Subject = s
 	}

@@ -74,14 +74,14 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 		return nil, out
 	}
 	v, tenant, err := r.route(claims)
-	if !add(CheckIssuer, fmt.Sprintf("%q is issuer %q of the policy", clip(claims.Issuer), nameOf(v)), err) {
+	if !add(CheckIssuer, fmt.Sprintf("%q is issuer %q of the policy", jws.Clip(claims.Issuer), nameOf(v)), err) {
 		notRun("the issuer is not trusted", all[2:]...)
 		return nil, out
 	}
 	configOK := add(CheckConfig, "the issuer's policy entry is in effect", v.checkConfig())
 	add(CheckType, tokenType, v.checkTokenType(tokenType))
 	alg, _ := tok.Header["alg"].(string)
-	algOK := add(CheckAlg, clip(alg), v.checkAlg(tok))
+	algOK := add(CheckAlg, jws.Clip(alg), v.checkAlg(tok))
 	typ, _ := tok.Header["typ"].(string)
 	add(CheckHeader, headerDetail(typ), errors.Join(checkHeaders(tok), checkTyp(tok)))
 
@@ -108,7 +108,7 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 		}
 	}
 	add(CheckTime, timeDetail(claims), v.checkTime(claims))
-	add(CheckSubject, fmt.Sprintf("%q", clip(claims.Subject)), checkSubject(claims))
+	add(CheckSubject, fmt.Sprintf("%q", jws.Clip(claims.Subject)), checkSubject(claims))
 	add(CheckTenant, tenantDetail(tenant), v.checkTenant(claims, tenant))
 	add(CheckIDToken, idTokenDetail(tokenType), v.checkIDToken(claims, tokenType))
 	aud, _ := v.audienceOf(claims, tokenType)
@@ -127,7 +127,7 @@ func (r *Registry) Explain(ctx context.Context, raw, tokenType string) (*Princip
 		from += " after subject_prefix"
 	}
 	err = v.checks.setSubject(ctx, v.cfg, p)
-	add(CheckMapping, fmt.Sprintf("%q, from %s", clip(p.Subject), from), err)
+	add(CheckMapping, fmt.Sprintf("%q, from %s", jws.Clip(p.Subject), from), err)
 	return p, out
 }
 
@@ -135,7 +135,7 @@ func tenantDetail(tenant string) string {
 	if tenant == "" {
 		return "not a {tenantid} issuer"
 	}
-	return fmt.Sprintf("tid is %q, the tenant of the iss", clip(tenant))
+	return fmt.Sprintf("tid is %q, the tenant of the iss", jws.Clip(tenant))
 }
 
 func idTokenDetail(tokenType string) string {
@@ -163,14 +163,14 @@ func headerDetail(typ string) string {
 	if typ == "" {
 		return "no typ, no key-bearing or critical headers"
 	}
-	return fmt.Sprintf("typ %q, no key-bearing or critical headers", clip(typ))
+	return fmt.Sprintf("typ %q, no key-bearing or critical headers", jws.Clip(typ))
 }
 
 func kidDetail(kid string) string {
 	if kid == "" {
 		return "no kid: every key of the issuer is tried"
 	}
-	return fmt.Sprintf("%q", clip(kid))
+	return fmt.Sprintf("%q", jws.Clip(kid))
 }
 
 func timeDetail(c *tokenClaims) string {

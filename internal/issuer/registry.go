@@ -249,5 +249,5 @@ func (r *Registry) routeIssuer(iss string) (v *verifier, tenant string, err erro
 	if err := r.entraV1Hint(iss); err != nil {
 		return nil, "", err
 	}
-	return nil, "", refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", clip(iss))
+	return nil, "", refuse(ReasonUntrustedIssuer, nil, "untrusted issuer %q: not one of the issuers in tokex's policy", jws.Clip(iss))
 }

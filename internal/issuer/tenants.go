@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 )
 
 // template is an issuer whose issuer_url holds {tenantid}
@@ -123,7 +124,7 @@ func (t *template) verifierFor(tenant string) (*verifier, error) {
 		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer: the iss does not name a valid tenant of issuer %q (%s)", t.cfg.Name, msg)
 	}
 	if !t.any && !t.tenants[tenant] {
-		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer: tenant %q is not one of the tenants issuer %q accepts", clip(tenant), t.cfg.Name)
+		return nil, refuse(ReasonUntrustedIssuer, nil, "untrusted issuer: tenant %q is not one of the tenants issuer %q accepts", jws.Clip(tenant), t.cfg.Name)
 	}
 	switch {
 	case t.shared != nil:
@@ -191,7 +192,7 @@ func (r *Registry) entraV1Hint(iss string) error {
 		return nil
 	}
 	return refuse(ReasonUntrustedIssuer, nil, "this is an Entra ID v1.0 token (iss %q); issuer %q accepts v2.0 tokens (iss https://login.microsoftonline.com/<tenant>/v2.0): set \"accessTokenAcceptedVersion\": 2 in the manifest of the API's app registration, then request a new token",
-		clip(iss), r.entraV2)
+		jws.Clip(iss), r.entraV2)
 }
 
 func isEntraV2(u string) bool {

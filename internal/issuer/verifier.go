@@ -147,7 +147,7 @@ func (v *verifier) checkAlg(tok *jwt.Token) error {
 			why = ": HMAC is never accepted for a JWKS issuer"
 		}
 		return refuse(ReasonAlgorithm, nil, "algorithm %q is not allowed for issuer %q (allowed: %s)%s",
-			clip(alg), v.cfg.Name, strings.Join(v.algs, ", "), why)
+			jws.Clip(alg), v.cfg.Name, strings.Join(v.algs, ", "), why)
 	}
 	return nil
 }
@@ -172,7 +172,7 @@ func checkTyp(tok *jwt.Token) error {
 		switch strings.TrimPrefix(strings.ToLower(t), "application/") {
 		case "jwt", "at+jwt":
 		default:
-			return refuse(ReasonTokenType, nil, "token header typ %q is not an access token or JWT", clip(t))
+			return refuse(ReasonTokenType, nil, "token header typ %q is not an access token or JWT", jws.Clip(t))
 		}
 	}
 	return nil
@@ -237,7 +237,7 @@ func checkSubject(claims *tokenClaims) error {
 func (v *verifier) checkTenant(claims *tokenClaims, tenant string) error {
 	if tenant != "" && claims.TenantID.s != tenant {
 		return refuse(ReasonTenant, nil, "the token's tid claim %q does not match the tenant %q of its iss; issuer %q accepts a tenant's tokens only with that tenant's tid",
-			clip(claims.TenantID.s), tenant, v.cfg.Name)
+			jws.Clip(claims.TenantID.s), tenant, v.cfg.Name)
 	}
 	return nil
 }
@@ -336,12 +336,12 @@ func (v *verifier) keyError(ctx context.Context, tok *jwt.Token, kf keyfunc.Keyf
 			return refuse(ReasonKeysUnavailable, err, "the signing keys of issuer %q cannot be fetched right now", name)
 		}
 		if v.fetch != nil && v.fetch.failing() {
-			return refuse(ReasonKeysUnavailable, err, "key id %q is not among the known keys of issuer %q, and its JWKS cannot be fetched right now", clip(kid), name)
+			return refuse(ReasonKeysUnavailable, err, "key id %q is not among the known keys of issuer %q, and its JWKS cannot be fetched right now", jws.Clip(kid), name)
 		}
-		return refuse(ReasonUnknownKey, err, "unknown key id %q: not in the JWKS of issuer %q", clip(kid), name)
+		return refuse(ReasonUnknownKey, err, "unknown key id %q: not in the JWKS of issuer %q", jws.Clip(kid), name)
 	}
 	// keyfunc refuses a JWK whose alg differs from the token's.
-	return refuse(ReasonAlgorithm, err, "key %q of issuer %q is not for algorithm %q", clip(kid), name, tok.Header["alg"])
+	return refuse(ReasonAlgorithm, err, "key %q of issuer %q is not for algorithm %q", jws.Clip(kid), name, tok.Header["alg"])
 }
 
 func (v *verifier) timeError(c *tokenClaims, err error) error {
@@ -369,16 +369,7 @@ func quoteList(xs []string) string {
 	}
 	q := make([]string, len(xs))
 	for i, x := range xs {
-		q[i] = fmt.Sprintf("%q", clip(x))
+		q[i] = fmt.Sprintf("%q", jws.Clip(x))
 	}
 	return strings.Join(q, ", ")
-}
-
-// clip bounds attacker-controlled text echoed in a description.
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

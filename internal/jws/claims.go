@@ -116,7 +116,7 @@ func (n *NumericDate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	case '0':
 		n.SetNumber(string(v))
 	default:
-		*n = NumericDate{bad: clip(string(v))}
+		*n = NumericDate{bad: Clip(string(v))}
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (n *NumericDate) SetNumber(lit string) {
 	}
 	f, err := strconv.ParseFloat(lit, 64)
 	if err != nil && !math.IsInf(f, 0) { // a range error is ±Inf: far away, not invalid
-		n.bad = clip(lit)
+		n.bad = Clip(lit)
 		return
 	}
 	sec, frac := math.Modf(f)
@@ -194,8 +194,9 @@ func (n *NumericDate) String() string {
 	return n.d.UTC().Format(time.RFC3339)
 }
 
-// clip bounds attacker-controlled text kept for a description.
-func clip(s string) string {
+// Clip bounds attacker-controlled text echoed in a description or log
+// (claim values, kids, algorithms): at most 128 bytes, then "...".
+func Clip(s string) string {
 	const max = 128
 	if len(s) > max {
 		return s[:max] + "..."

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/principal"
 )
 
@@ -93,7 +94,7 @@ func (r *Rule) GrantScopes(ctx context.Context, pr *principal.Principal, request
 	if len(granted) == 0 {
 		desc := fmt.Sprintf("rule %q grants none of the scopes: the subject does not meet the scope conditions for %s", r.Name, strings.Join(withheld, " "))
 		if len(notAllowed) > 0 {
-			desc += fmt.Sprintf("; not allowed by the rule: %s", clip(strings.Join(notAllowed, " ")))
+			desc += fmt.Sprintf("; not allowed by the rule: %s", jws.Clip(strings.Join(notAllowed, " ")))
 		}
 		return nil, withheld, &Error{Kind: Scope, Rule: r.Name, Description: desc}
 	}

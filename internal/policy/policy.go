@@ -12,6 +12,7 @@ import (
 
 	"github.com/tokex/tokex/internal/condition"
 	"github.com/tokex/tokex/internal/config"
+	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/principal"
 )
 
@@ -203,7 +204,7 @@ func (p *Policy) Lookup(client, issuerName, audience string) (*Rule, error) {
 		if r, ok := p.index[key{client, issuerName, audience}]; ok {
 			return r, nil
 		}
-		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule lets client %q exchange tokens of issuer %q for audience %q", client, issuerName, clip(audience))}
+		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule lets client %q exchange tokens of issuer %q for audience %q", client, issuerName, jws.Clip(audience))}
 	}
 	switch rs := p.byPair[pair{client, issuerName}]; len(rs) {
 	case 1:
@@ -270,11 +271,4 @@ func evalBool(ctx context.Context, prg cel.Program, pr *principal.Principal) (bo
 		return false, err
 	}
 	return condition.EvalBool(ctx, prg, claims)
-}
-
-func clip(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "..."
-	}
-	return s
 }

@@ -61,18 +61,9 @@ func (c *Confirmation) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 			if err := dec.SkipValue(); err != nil {
 				return err
 			}
-			c.Other = append(c.Other, clip(n))
+			c.Other = append(c.Other, jws.Clip(n))
 		}
 	}
 	_, err := dec.ReadToken()
 	return err
-}
-
-// clip bounds attacker-controlled text kept for a description.
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
 }

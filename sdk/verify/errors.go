@@ -143,12 +143,3 @@ func quotable(s string) string {
 		return r
 	}, s)
 }
-
-// clip bounds text taken from a token for a description.
-func clip(s string) string {
-	const max = 128
-	if len(s) > max {
-		return s[:max] + "..."
-	}
-	return s
-}

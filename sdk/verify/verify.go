@@ -304,7 +304,7 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 		return "DPoP", t, nil
 	}
 	return "", "", refuse(http.StatusBadRequest, CodeInvalidRequest, ReasonRequest,
-		"the Authorization scheme %q is not accepted: send Bearer <token> or DPoP <token>", clip(s))
+		"the Authorization scheme %q is not accepted: send Bearer <token> or DPoP <token>", jws.Clip(s))
 }
 
 // verifyToken runs the checks of RFC 9068 §4. The checks that explain what a
@@ -348,7 +348,7 @@ func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token,
 		if c.Issuer == "" {
 			return nil, invalidToken(ReasonIssuer, "the token has no iss claim: this API accepts tokens issued by %s", v.cfg.Issuer)
 		}
-		return nil, invalidToken(ReasonIssuer, "the token was issued by %s, not by %s: exchange it at tokex first", clip(c.Issuer), v.cfg.Issuer)
+		return nil, invalidToken(ReasonIssuer, "the token was issued by %s, not by %s: exchange it at tokex first", jws.Clip(c.Issuer), v.cfg.Issuer)
 	}
 	// RFC 9068 §4 step 4, RFC 8725 §3.1: alg in the allowlist.
 	alg, _ := tok.Header["alg"].(string)
@@ -356,24 +356,24 @@ func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token,
 	case alg == "none" || alg == "":
 		return nil, invalidToken(ReasonAlgorithm, "the token is unsigned (alg %q): only signed tokens are accepted (%s)", alg, strings.Join(v.algs, ", "))
 	case strings.HasPrefix(alg, "HS"):
-		return nil, invalidToken(ReasonAlgorithm, "the token is signed with HMAC (%s), which is never accepted: tokex signs with asymmetric keys (%s)", clip(alg), strings.Join(v.algs, ", "))
+		return nil, invalidToken(ReasonAlgorithm, "the token is signed with HMAC (%s), which is never accepted: tokex signs with asymmetric keys (%s)", jws.Clip(alg), strings.Join(v.algs, ", "))
 	case !slices.Contains(v.algs, alg) || tok.Method == nil:
-		return nil, invalidToken(ReasonAlgorithm, "the token's algorithm %q is not accepted (accepted: %s)", clip(alg), strings.Join(v.algs, ", "))
+		return nil, invalidToken(ReasonAlgorithm, "the token's algorithm %q is not accepted (accepted: %s)", jws.Clip(alg), strings.Join(v.algs, ", "))
 	}
 	// RFC 9068 §4 step 4: the signature, with a key of the issuer's JWKS.
 	key, err := v.kf.KeyfuncCtx(ctx)(tok)
 	if err != nil {
 		kid, _ := tok.Header["kid"].(string)
-		e := invalidToken(ReasonKey, "the token is signed by a key not in %s's JWKS (kid %q is not published at %s)", v.cfg.Issuer, clip(kid), v.jwks)
+		e := invalidToken(ReasonKey, "the token is signed by a key not in %s's JWKS (kid %q is not published at %s)", v.cfg.Issuer, jws.Clip(kid), v.jwks)
 		if !errors.Is(err, jwkset.ErrKeyNotFound) {
-			e.Description = fmt.Sprintf("the token's key %q in %s's JWKS cannot verify it (the key is for another algorithm or unusable)", clip(kid), v.cfg.Issuer)
+			e.Description = fmt.Sprintf("the token's key %q in %s's JWKS cannot verify it (the key is for another algorithm or unusable)", jws.Clip(kid), v.cfg.Issuer)
 		}
 		e.err = err
 		return nil, e
 	}
 	if err := jws.Verify(tok, key); err != nil {
 		kid, _ := tok.Header["kid"].(string)
-		e := invalidToken(ReasonSignature, "the token's signature does not verify with key %q of %s's JWKS: it was signed by another key or altered", clip(kid), v.cfg.Issuer)
+		e := invalidToken(ReasonSignature, "the token's signature does not verify with key %q of %s's JWKS: it was signed by another key or altered", jws.Clip(kid), v.cfg.Issuer)
 		if _, ok := tok.Header["kid"]; !ok {
 			e.Description = fmt.Sprintf("the token (without kid) is signed by a key not in %s's JWKS", v.cfg.Issuer)
 		}
@@ -387,7 +387,7 @@ func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token,
 		}
 		auds := make([]string, 0, min(len(c.Audience), 5))
 		for _, a := range c.Audience[:min(len(c.Audience), 5)] {
-			auds = append(auds, clip(a))
+			auds = append(auds, jws.Clip(a))
 		}
 		return nil, invalidToken(ReasonAudience, "the token is for %s, not this API (%s)", strings.Join(auds, ", "), v.cfg.Audience)
 	}
@@ -426,7 +426,7 @@ func (v *Verifier) checkType(h map[string]any, c *claims) error {
 	case typ == "":
 		return invalidToken(ReasonType, "the token has no typ header: this API accepts only RFC 9068 access tokens (typ at+jwt); %s", get)
 	}
-	return invalidToken(ReasonType, "the token's typ is %q, not at+jwt: this API accepts only RFC 9068 access tokens; %s", clip(typ), get)
+	return invalidToken(ReasonType, "the token's typ is %q, not at+jwt: this API accepts only RFC 9068 access tokens; %s", jws.Clip(typ), get)
 }
 
 // checkTimes is RFC 9068 §4 step 5 and RFC 7519 §4.1.4-6, with leeway.
@@ -588,7 +588,7 @@ func (v *Verifier) token(raw, scheme string, c *claims) (*Token, error) {
 		case name == "jkt" || name == "x5t#S256":
 			return nil, invalidToken(ReasonMalformed, "the token's cnf.%s is not a string", name)
 		default:
-			t.cnfOther = append(t.cnfOther, clip(name))
+			t.cnfOther = append(t.cnfOther, jws.Clip(name))
 		}
 	}
 	slices.Sort(t.cnfOther)
