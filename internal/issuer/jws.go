@@ -59,7 +59,7 @@ func (r *Registry) decode(raw string) (*jwt.Token, []string, *tokenClaims, error
 	tok := &d.tok
 	tok.Raw, tok.Header, tok.Claims = raw, header, claims
 	alg, _ := header["alg"].(string)
-	if tok.Method = jwt.GetSigningMethod(alg); tok.Method == nil {
+	if tok.Method = jws.Method(alg); tok.Method == nil {
 		return tok, parts, claims, nil
 	}
 	if n, err = jws.DecodeSegmentInto(sig, parts[2]); err != nil {

@@ -272,6 +272,7 @@ func TestVerify(t *testing.T) {
 		// Algorithm.
 		{name: "alg none", opts: []testidp.SignOption{testidp.None()}, want: issuer.ReasonAlgorithm},
 		{name: "alg NONE", opts: []testidp.SignOption{testidp.None(), testidp.Header("alg", "NONE")}, want: issuer.ReasonAlgorithm},
+		{name: "alg Ed25519 (RFC 9864) is not in the issuer's allowlist", opts: []testidp.SignOption{testidp.Header("alg", "Ed25519")}, want: issuer.ReasonAlgorithm},
 		{name: "HS256 keyed with the RSA public key", opts: []testidp.SignOption{testidp.HS256WithPublicKey()}, want: issuer.ReasonAlgorithm, wantDesc: []string{"HS256"}},
 		{name: "HS256 without kid", opts: []testidp.SignOption{testidp.HS256WithPublicKey(), testidp.NoKID()}, want: issuer.ReasonAlgorithm},
 		{name: "alg missing", opts: []testidp.SignOption{testidp.Header("alg", nil)}, want: issuer.ReasonAlgorithm},

@@ -34,13 +34,24 @@ func Parse(raw string, claims jwt.Claims, headers *HeaderCache) (*jwt.Token, err
 	}
 	tok := &jwt.Token{Raw: raw, Header: h, Claims: claims}
 	alg, _ := h["alg"].(string)
-	if tok.Method = jwt.GetSigningMethod(alg); tok.Method == nil {
+	if tok.Method = Method(alg); tok.Method == nil {
 		return tok, nil
 	}
 	if tok.Signature, err = DecodeSegment(parts[2]); err != nil {
 		return nil, fmt.Errorf("signature: %w", err)
 	}
 	return tok, nil
+}
+
+// Method is golang-jwt's signing method for alg, nil for none it knows.
+// Ed25519, the fully-specified name of EdDSA over Ed25519 (RFC 9864 §2) that
+// current clients sign with, is golang-jwt's EdDSA: its Verify takes only an
+// ed25519.PublicKey. Callers still judge alg against their own allowlist.
+func Method(alg string) jwt.SigningMethod {
+	if alg == "Ed25519" {
+		return jwt.SigningMethodEdDSA
+	}
+	return jwt.GetSigningMethod(alg)
 }
 
 // SigningInput is the part of raw that is signed (RFC 7515 §5.2 step 8),
