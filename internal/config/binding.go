@@ -51,8 +51,9 @@ type DPoPSettings struct {
 // MaxDPoPWindow bounds dpop.window: a longer one lets a stolen proof live longer.
 const MaxDPoPWindow = 5 * time.Minute
 
-// dpopAlgorithms are the proof algorithms a policy may list (asymmetric only).
-var dpopAlgorithms = []string{"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA", "Ed25519"}
+// dpopAlgorithms are the proof algorithms a policy may list: the asymmetric
+// ones of issuers, and Ed25519 (RFC 9864), which DPoP clients sign with.
+var dpopAlgorithms = append(slices.Clone(SupportedAlgorithms), "Ed25519")
 
 // validateBinding checks dpop:, clients' dpop_nonce and rules'
 // sender_constraint and bound_subject.

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 
@@ -154,5 +153,5 @@ func prefix(s string) string {
 	if len(s) > 8 {
 		return s[:8] + "…"
 	}
-	return fmt.Sprintf("%.8s", s)
+	return s
 }

@@ -220,7 +220,7 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 2. Subject token validation.
-	pr, err := s.validate(ctx, st, f, rec.profile)
+	pr, err := s.validate(ctx, st, f)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +374,7 @@ func requestedScopes(f *api.TokenRequest) ([]string, error) {
 	return scopes, nil
 }
 
-func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest, profile string) (*issuer.Principal, error) {
+func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, error) {
 	ctx, span := s.step(ctx, "tokex.subject_validation")
 	defer span.End()
 	pr, err := st.Issuers.Verify(ctx, f.SubjectToken, tokenTypes[f.SubjectTokenType])
@@ -383,10 +383,7 @@ func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest, 
 		if !errors.As(err, &ie) {
 			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
 		}
-		if profile == ProfileJWTBearer {
-			return nil, fail(span, assertionError(ie))
-		}
-		return nil, fail(span, subjectError(ie))
+		return nil, fail(span, tokenRefusal(f.GrantType)(ie))
 	}
 	return pr, nil
 }

@@ -128,11 +128,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	}
 
 	// 2. Subject token.
-	refusal := subjectError
-	if f.GrantType == api.GrantTypeJWTBearer {
-		refusal = assertionError
-	}
-	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], refusal, x)
+	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], tokenRefusal(f.GrantType), x)
 
 	// 3 and 4. Rule, condition, downscoping, claim mapping; delegation.
 	notRun := func(why string, policyChecks ...string) {

@@ -33,6 +33,14 @@ func jwtBearer(f *api.TokenRequest) error {
 	return nil
 }
 
+// tokenRefusal is how the grant answers a refused subject token or assertion.
+func tokenRefusal(grantType string) func(*issuer.Error) *Error {
+	if grantType == api.GrantTypeJWTBearer {
+		return assertionError
+	}
+	return subjectError
+}
+
 // assertionError maps a refused assertion: RFC 7523 §3.1 answers an invalid
 // JWT with invalid_grant (token exchange answers invalid_request).
 func assertionError(ie *issuer.Error) *Error {

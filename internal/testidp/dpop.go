@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/tokex/tokex/internal/dpop"
 )
 
 // DPoPKey is a client's DPoP key (RFC 9449): it signs proofs, well-formed or
@@ -43,12 +44,10 @@ func NewDPoPKey(t testing.TB, rsaKey bool) *DPoPKey {
 		k.Priv, k.Alg = p, jwt.SigningMethodES256
 	}
 	k.JWK = JWKOf(t, k.Priv.Public())
-	j := jose.JSONWebKey{Key: k.Priv.Public()}
-	tp, err := j.Thumbprint(crypto.SHA256)
-	if err != nil {
+	var err error
+	if k.jkt, err = dpop.Thumbprint(k.Priv.Public()); err != nil {
 		t.Fatal(err)
 	}
-	k.jkt = base64.RawURLEncoding.EncodeToString(tp)
 	return k
 }
 
