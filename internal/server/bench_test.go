@@ -170,6 +170,14 @@ func newExchanger(b *testing.B, mode telemetryMode) func() {
 // newScopeExchanger is newExchanger with the scope parameter given, failing b
 // unless the answer has status want.
 func newScopeExchanger(b *testing.B, mode telemetryMode, scope string, want int) func() {
+	exchange := newRequestExchanger(b, mode, scope, want, false)
+	return func() { exchange("") }
+}
+
+// newRequestExchanger builds the stack and the one reusable request of the
+// exchangers above; with dpop, each call sends its proof in the DPoP header.
+// It returns the response body.
+func newRequestExchanger(b *testing.B, mode telemetryMode, scope string, want int, dpop bool) func(proof string) []byte {
 	s := newStackWith(b, io.Discard, mode)
 	b.Cleanup(s.close)
 	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
@@ -185,18 +193,22 @@ func newScopeExchanger(b *testing.B, mode telemetryMode, scope string, want int)
 	req.RemoteAddr = "127.0.0.1:40000"
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(demo.ClientID, demo.ClientSecret)
-	if len(req.Header) != 2 {
-		b.Fatalf("request header %v", req.Header)
+	proofHeader := []string{""}
+	if dpop {
+		req.Header["Dpop"] = proofHeader
 	}
+	headers := len(req.Header)
 	w := &responseWriter{header: http.Header{}}
-	return func() {
+	return func(proof string) []byte {
+		proofHeader[0] = proof
 		rd.Reset(body)
 		clear(w.header)
 		w.code, w.body = 0, w.body[:0]
 		s.handler.ServeHTTP(w, req)
-		if w.code != want || len(req.Header) != 2 {
+		if w.code != want || len(req.Header) != headers {
 			b.Fatalf("status %d: %s", w.code, w.body)
 		}
+		return w.body
 	}
 }
 
@@ -411,32 +423,10 @@ func BenchmarkDPoPOverhead(b *testing.B) {
 // newDPoPExchanger is newExchanger's exchange with a DPoP header; each call
 // sends the given proof and must get a DPoP-bound token.
 func newDPoPExchanger(b *testing.B) func(proof string) {
-	s := newStackWith(b, io.Discard, telemetryProduction)
-	b.Cleanup(s.close)
-	subject, _, err := s.idp.Issue("alice", "orders.read orders.write", "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	body := exchangeBody(subject, "orders.read")
-	rd := strings.NewReader(body)
-	req, err := http.NewRequest(http.MethodPost, "/token", rd)
-	if err != nil {
-		b.Fatal(err)
-	}
-	req.RemoteAddr = "127.0.0.1:40000"
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(demo.ClientID, demo.ClientSecret)
-	hv := []string{""}
-	req.Header["Dpop"] = hv
-	w := &responseWriter{header: http.Header{}}
+	exchange := newRequestExchanger(b, telemetryProduction, "orders.read", http.StatusOK, true)
 	return func(proof string) {
-		hv[0] = proof
-		rd.Reset(body)
-		clear(w.header)
-		w.code, w.body = 0, w.body[:0]
-		s.handler.ServeHTTP(w, req)
-		if w.code != http.StatusOK || !strings.Contains(string(w.body), `"token_type":"DPoP"`) {
-			b.Fatalf("status %d: %s", w.code, w.body)
+		if body := exchange(proof); !strings.Contains(string(body), `"token_type":"DPoP"`) {
+			b.Fatalf("not a DPoP-bound token: %s", body)
 		}
 	}
 }
