@@ -98,6 +98,30 @@ func (r *replicas) secretClient(t *testing.T, x *instance, c clientCred) respons
 	return x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory)}.as(c))
 }
 
+// acceptedOnce sends one credential (send) to every replica twice at once:
+// exactly one answer is granted, every other is refused with status and code
+// as "already used".
+func (r *replicas) acceptedOnce(t *testing.T, round int, what string, send func(*instance) response, granted func(response) bool, status int, code api.ErrorCode) {
+	t.Helper()
+	var wg sync.WaitGroup
+	res := make([]response, 2*len(r.xs))
+	for i := range res {
+		wg.Go(func() { res[i] = send(r.xs[i%len(r.xs)]) })
+	}
+	wg.Wait()
+	ok := 0
+	for _, rr := range res {
+		if granted(rr) {
+			ok++
+			continue
+		}
+		wantError(t, rr, status, code, "already used")
+	}
+	if ok != 1 {
+		t.Fatalf("round %d: %d of %d replicas accepted one %s, want exactly 1", round, ok, len(res), what)
+	}
+}
+
 // TestReplicas: replay checks and rate limits hold across three replicas on
 // one Redis, and a Redis that dies fails replay checks closed and nothing
 // else, until it returns.
@@ -108,23 +132,9 @@ func TestReplicas(t *testing.T) {
 	t.Run("one assertion sent to every replica is accepted exactly once", func(t *testing.T) {
 		for round := range 5 {
 			a := r.assertion(t)
-			var wg sync.WaitGroup
-			res := make([]response, 2*len(r.xs))
-			for i := range res {
-				wg.Go(func() { res[i] = r.signed(t, r.xs[i%len(r.xs)], a) })
-			}
-			wg.Wait()
-			ok := 0
-			for _, rr := range res {
-				if rr.Status == http.StatusOK {
-					ok++
-					continue
-				}
-				wantError(t, rr, http.StatusUnauthorized, api.ErrInvalidClient, "already used")
-			}
-			if ok != 1 {
-				t.Fatalf("round %d: %d of %d replicas accepted one assertion, want exactly 1", round, ok, len(res))
-			}
+			r.acceptedOnce(t, round, "assertion", func(x *instance) response { return r.signed(t, x, a) },
+				func(rr response) bool { return rr.Status == http.StatusOK },
+				http.StatusUnauthorized, api.ErrInvalidClient)
 		}
 	})
 
@@ -132,27 +142,11 @@ func TestReplicas(t *testing.T) {
 		key := testidp.NewDPoPKey(t, false)
 		for round := range 3 {
 			proof := key.Proof(t, http.MethodPost, r.issuer+"/token", time.Now(), nil, nil)
-			var wg sync.WaitGroup
-			res := make([]response, 2*len(r.xs))
-			for i := range res {
-				wg.Go(func() {
-					x := r.xs[i%len(r.xs)]
-					x.secret(proof)
-					res[i] = x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: map[string]string{"DPoP": proof}}.as(orders))
-				})
-			}
-			wg.Wait()
-			ok := 0
-			for _, rr := range res {
-				if rr.Status == http.StatusOK && rr.str("token_type") == "DPoP" {
-					ok++
-					continue
-				}
-				wantError(t, rr, http.StatusBadRequest, api.ErrInvalidDPoPProof, "already used")
-			}
-			if ok != 1 {
-				t.Fatalf("round %d: %d of %d replicas accepted one DPoP proof, want exactly 1", round, ok, len(res))
-			}
+			r.acceptedOnce(t, round, "DPoP proof", func(x *instance) response {
+				x.secret(proof)
+				return x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: map[string]string{"DPoP": proof}}.as(orders))
+			}, func(rr response) bool { return rr.Status == http.StatusOK && rr.str("token_type") == "DPoP" },
+				http.StatusBadRequest, api.ErrInvalidDPoPProof)
 		}
 	})
 
