@@ -2,16 +2,13 @@ package client_test
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -254,21 +251,6 @@ func TestPrivateKeyJWTFromJWKSURI(t *testing.T) {
 
 // selfSigned is a certificate for the TLS tests; the TLS stack, not this
 // package, verifies chains.
-func selfSigned(t *testing.T, subject pkix.Name, dns ...string) *x509.Certificate {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: bigOne(), Subject: subject, DNSNames: dns,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), crypto.Signer(k))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func TestTLSClientAuth(t *testing.T) {
 	r := client.NewRegistry([]config.Client{
@@ -277,12 +259,12 @@ func TestTLSClientAuth(t *testing.T) {
 		{ID: "secret", SecretSHA256: digest(plainSecret)},
 	}, client.Options{Issuer: issuer})
 	defer r.Close()
-	orders := selfSigned(t, pkix.Name{CommonName: "orders", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "orders.svc.example.com")
-	other := selfSigned(t, pkix.Name{CommonName: "billing", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "billing.svc.example.com")
+	orders := testidp.SelfSignedCert(t, pkix.Name{CommonName: "orders", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "orders.svc.example.com")
+	other := testidp.SelfSignedCert(t, pkix.Name{CommonName: "billing", Organization: []string{"Example Corp"}, Country: []string{"US"}}, "billing.svc.example.com")
 	checkAll(t, r, api.AuthMethodTLSClientAuth, []authCase{
 		{name: "subject DN", creds: client.Credentials{PostID: "by-dn", Cert: orders, Presented: orders}, wantID: "by-dn"},
 		{name: "SAN DNS, other case", creds: func() client.Credentials {
-			c := selfSigned(t, pkix.Name{CommonName: "x"}, "Orders.Svc.Example.com")
+			c := testidp.SelfSignedCert(t, pkix.Name{CommonName: "x"}, "Orders.Svc.Example.com")
 			return client.Credentials{PostID: "by-dns", Cert: c, Presented: c}
 		}(), wantID: "by-dns"},
 		{name: "a certificate no CA vouches for", creds: client.Credentials{PostID: "by-dn", Presented: orders}, wantKind: client.Failed, reason: "missing_client_certificate"},
@@ -300,9 +282,9 @@ func TestTLSClientAuth(t *testing.T) {
 // TestSelfSignedTLSClientAuth: RFC 8705 §2.2, a certificate registered in
 // the client's jwks (as x5c, or by its public key); no CA is involved.
 func TestSelfSignedTLSClientAuth(t *testing.T) {
-	pinned := selfSigned(t, pkix.Name{CommonName: "orders"})
-	byKey := selfSigned(t, pkix.Name{CommonName: "orders-2"})
-	other := selfSigned(t, pkix.Name{CommonName: "orders"})
+	pinned := testidp.SelfSignedCert(t, pkix.Name{CommonName: "orders"})
+	byKey := testidp.SelfSignedCert(t, pkix.Name{CommonName: "orders-2"})
+	other := testidp.SelfSignedCert(t, pkix.Name{CommonName: "orders"})
 	jwks := func(entries ...map[string]any) any {
 		keys := make([]any, len(entries))
 		for i, e := range entries {
@@ -345,5 +327,3 @@ func TestMethodRestriction(t *testing.T) {
 		t.Errorf("SigningAlgorithms = %v without private_key_jwt clients", algs)
 	}
 }
-
-func bigOne() *big.Int { return big.NewInt(1) }

@@ -2,15 +2,11 @@ package exchange_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
@@ -42,21 +38,9 @@ rules:
   - {name: rebind, clients: [orders], issuers: [corp], audience: "https://rebind.example.com", scopes: [a], bound_subject: rebind}
 `
 
-func selfSignedCert(t *testing.T, cn string) *x509.Certificate {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}, &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}}, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c
-}
-
 func TestBinding(t *testing.T) {
 	key, other := testidp.NewDPoPKey(t, false), testidp.NewDPoPKey(t, true)
-	cert, otherCert := selfSignedCert(t, "orders"), selfSignedCert(t, "other")
+	cert, otherCert := testidp.SelfSignedCert(t, pkix.Name{CommonName: "orders"}), testidp.SelfSignedCert(t, pkix.Name{CommonName: "other"})
 	x5t := exchange.CertThumbprint(cert)
 	bound := func(jkt, x5t string, other ...string) *issuer.Principal {
 		p := who("corp", "https://idp.example.com", "alice", nil)

@@ -7,8 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"testing"
 	"time"
 
@@ -97,4 +100,25 @@ func (k *DPoPKey) Proof(t testing.TB, method, url string, now time.Time, header,
 func ATH(token string) string {
 	s := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(s[:])
+}
+
+// SelfSignedCert is a self-signed P-256 client certificate valid for an hour
+// around now: what mTLS tests present (RFC 8705).
+func SelfSignedCert(t testing.TB, subject pkix.Name, dns ...string) *x509.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: subject, DNSNames: dns,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -2,16 +2,13 @@ package verify_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,24 +61,6 @@ func (f *fixture) at(t *testing.T, mod func(c map[string]any), opts ...testidp.S
 	return f.idp.Sign(c, append([]testidp.SignOption{testidp.Alg(testidp.ES256), testidp.Header("typ", "at+jwt")}, opts...)...)
 }
 
-func selfSigned(t *testing.T) *x509.Certificate {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public(), k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func x5t(c *x509.Certificate) string {
 	s := sha256.Sum256(c.Raw)
 	return base64.RawURLEncoding.EncodeToString(s[:])
@@ -101,7 +80,7 @@ func request(auth string, dpop ...string) *http.Request {
 func TestVerify(t *testing.T) {
 	f := newFixture(t, nil)
 	key, other := testidp.NewDPoPKey(t, false), testidp.NewDPoPKey(t, true)
-	cert, otherCert := selfSigned(t), selfSigned(t)
+	cert, otherCert := testidp.SelfSignedCert(t, pkix.Name{}), testidp.SelfSignedCert(t, pkix.Name{})
 	now := time.Now()
 	bound := func(c map[string]any) { c["cnf"] = map[string]any{"jkt": key.JKT()} }
 	boundTok := f.at(t, bound)
