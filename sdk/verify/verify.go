@@ -307,58 +307,100 @@ func credentials(r *http.Request) (scheme, token string, err error) {
 		"the Authorization scheme %q is not accepted: send Bearer <token> or DPoP <token>", jws.Clip(s))
 }
 
-// verifyToken runs the checks of RFC 9068 §4. The checks that explain what a
-// wrong token is (type, issuer) run before the signature check, so that a
-// token from another IdP is described as such; nothing unverified is ever
-// accepted.
+// kind is what differs between the JWTs a Verifier reads (access tokens and
+// Transaction Tokens) in the checks they share: the typ they carry and the
+// words of refusals. The values below are read-only.
+type kind struct {
+	typ    string // the typ header, lowercase, without "application/"
+	a      string // "an access token": what a refusal says a token is not
+	plural string // "access tokens"
+	only   string // what this API accepts, for a missing or unknown typ
+	get    string // how to get the right token
+	proof  string // what to do with a DPoP proof sent instead
+	spec   string // the specification that requires exp and sub
+	iat    bool   // iat is required
+}
+
+var accessToken = kind{
+	typ: "at+jwt", a: "an access token", plural: "access tokens", only: "RFC 9068 access tokens",
+	get:   "send an access token for this API (tokex mints them by token exchange)",
+	proof: "send the proof in the DPoP header and the token in Authorization",
+	spec:  "RFC 9068 §2.2",
+}
+
+// verifyToken runs the checks of RFC 9068 §4.
 func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token, error) {
-	if len(raw) > 64<<10 {
-		return nil, invalidToken(ReasonMalformed, "the token is longer than 64 KiB")
-	}
 	c := &claims{}
+	if err := v.readJWT(ctx, raw, c, &accessToken, c.idToken); err != nil {
+		return nil, err
+	}
+	// RFC 9068 §4 step 3: aud contains this API.
+	if !slices.Contains(c.Audience, v.cfg.Audience) {
+		if len(c.Audience) == 0 {
+			return nil, invalidToken(ReasonAudience, "the token has no aud claim: tokens for this API have aud %s", v.cfg.Audience)
+		}
+		return nil, invalidToken(ReasonAudience, "the token is for %s, not this API (%s)", audiences(c.Audience), v.cfg.Audience)
+	}
+	if err := v.checkRegistered(&c.Registered, &accessToken); err != nil {
+		return nil, err
+	}
+	return v.token(raw, scheme, c)
+}
+
+// readJWT reads raw into c and runs the checks every JWT of tokex gets,
+// whatever its kind k (RFC 9068 §4 steps 1, 2 and 4; RFC 8725 §3.1 and
+// §3.11): the header, typ, iss, alg and the signature. idToken says why the
+// token is an ID token, if it is one (access tokens only). The checks that
+// explain what a wrong token is (type, issuer) run before the signature
+// check, so that a token from another IdP is described as such; nothing
+// unverified is ever accepted.
+func (v *Verifier) readJWT(ctx context.Context, raw string, c jwt.Claims, k *kind, idToken func() string) error {
+	if len(raw) > 64<<10 {
+		return invalidToken(ReasonMalformed, "the token is longer than 64 KiB")
+	}
 	tok, err := jws.Parse(raw, c, nil)
 	if err != nil {
 		desc := "the token is not a signed JWT (JWS compact serialization) with claims of the right types"
 		if ce, ok := jws.AsClaimError(err); ok {
 			desc = "the token's claims are malformed: " + ce.Error()
 		} else if errors.Is(err, jws.ErrEncrypted) {
-			desc = "the token is encrypted (JWE): this API accepts signed JWT access tokens from tokex"
+			desc = "the token is encrypted (JWE): this API accepts signed JWT " + k.plural + " from tokex"
 		} else if errors.Is(err, jws.ErrNotCompact) {
-			desc = "the token is not a JWT (expected three base64url segments separated by dots): this API accepts JWT access tokens from tokex"
+			desc = "the token is not a JWT (expected three base64url segments separated by dots): this API accepts JWT " + k.plural + " from tokex"
 		}
 		e := invalidToken(ReasonMalformed, "%s", desc)
 		e.err = err
-		return nil, e
+		return e
 	}
 	// RFC 7515 §4.1.2-6: keys come from the issuer's JWKS, never the token.
 	for _, h := range []string{"jku", "x5u", "jwk", "x5c"} {
 		if _, ok := tok.Header[h]; ok {
-			return nil, invalidToken(ReasonHeader, "the token's header has %s: keys are taken only from %s's JWKS, never named or carried by the token", h, v.cfg.Issuer)
+			return invalidToken(ReasonHeader, "the token's header has %s: keys are taken only from %s's JWKS, never named or carried by the token", h, v.cfg.Issuer)
 		}
 	}
 	// RFC 7515 §4.1.11: no critical extension is understood here.
 	if _, ok := tok.Header["crit"]; ok {
-		return nil, invalidToken(ReasonHeader, "the token's header has crit: this API understands no critical header extension (RFC 7515 §4.1.11)")
+		return invalidToken(ReasonHeader, "the token's header has crit: this API understands no critical header extension (RFC 7515 §4.1.11)")
 	}
-	if err := v.checkType(tok.Header, c); err != nil {
-		return nil, err
+	if err := checkType(tok.Header, k, idToken); err != nil {
+		return err
 	}
 	// RFC 9068 §4 step 2: iss exactly.
-	if c.Issuer != v.cfg.Issuer {
-		if c.Issuer == "" {
-			return nil, invalidToken(ReasonIssuer, "the token has no iss claim: this API accepts tokens issued by %s", v.cfg.Issuer)
+	if iss, _ := c.GetIssuer(); iss != v.cfg.Issuer {
+		if iss == "" {
+			return invalidToken(ReasonIssuer, "the token has no iss claim: this API accepts tokens issued by %s", v.cfg.Issuer)
 		}
-		return nil, invalidToken(ReasonIssuer, "the token was issued by %s, not by %s: exchange it at tokex first", jws.Clip(c.Issuer), v.cfg.Issuer)
+		return invalidToken(ReasonIssuer, "the token was issued by %s, not by %s: exchange it at tokex first", jws.Clip(iss), v.cfg.Issuer)
 	}
 	// RFC 9068 §4 step 4, RFC 8725 §3.1: alg in the allowlist.
 	alg, _ := tok.Header["alg"].(string)
 	switch {
 	case alg == "none" || alg == "":
-		return nil, invalidToken(ReasonAlgorithm, "the token is unsigned (alg %q): only signed tokens are accepted (%s)", alg, strings.Join(v.algs, ", "))
+		return invalidToken(ReasonAlgorithm, "the token is unsigned (alg %q): only signed tokens are accepted (%s)", alg, strings.Join(v.algs, ", "))
 	case strings.HasPrefix(alg, "HS"):
-		return nil, invalidToken(ReasonAlgorithm, "the token is signed with HMAC (%s), which is never accepted: tokex signs with asymmetric keys (%s)", jws.Clip(alg), strings.Join(v.algs, ", "))
+		return invalidToken(ReasonAlgorithm, "the token is signed with HMAC (%s), which is never accepted: tokex signs with asymmetric keys (%s)", jws.Clip(alg), strings.Join(v.algs, ", "))
 	case !slices.Contains(v.algs, alg) || tok.Method == nil:
-		return nil, invalidToken(ReasonAlgorithm, "the token's algorithm %q is not accepted (accepted: %s)", jws.Clip(alg), strings.Join(v.algs, ", "))
+		return invalidToken(ReasonAlgorithm, "the token's algorithm %q is not accepted (accepted: %s)", jws.Clip(alg), strings.Join(v.algs, ", "))
 	}
 	// RFC 9068 §4 step 4: the signature, with a key of the issuer's JWKS.
 	key, err := v.kf.KeyfuncCtx(ctx)(tok)
@@ -369,7 +411,7 @@ func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token,
 			e.Description = fmt.Sprintf("the token's key %q in %s's JWKS cannot verify it (the key is for another algorithm or unusable)", jws.Clip(kid), v.cfg.Issuer)
 		}
 		e.err = err
-		return nil, e
+		return e
 	}
 	if err := jws.Verify(tok, key); err != nil {
 		kid, _ := tok.Header["kid"].(string)
@@ -378,59 +420,71 @@ func (v *Verifier) verifyToken(ctx context.Context, scheme, raw string) (*Token,
 			e.Description = fmt.Sprintf("the token (without kid) is signed by a key not in %s's JWKS", v.cfg.Issuer)
 		}
 		e.err = err
-		return nil, e
+		return e
 	}
-	// RFC 9068 §4 step 3: aud contains this API.
-	if !slices.Contains(c.Audience, v.cfg.Audience) {
-		if len(c.Audience) == 0 {
-			return nil, invalidToken(ReasonAudience, "the token has no aud claim: tokens for this API have aud %s", v.cfg.Audience)
-		}
-		auds := make([]string, 0, min(len(c.Audience), 5))
-		for _, a := range c.Audience[:min(len(c.Audience), 5)] {
-			auds = append(auds, jws.Clip(a))
-		}
-		return nil, invalidToken(ReasonAudience, "the token is for %s, not this API (%s)", strings.Join(auds, ", "), v.cfg.Audience)
-	}
-	if err := v.checkTimes(c); err != nil {
-		return nil, err
-	}
-	// RFC 9068 §2.2: sub is required.
-	if c.Subject == "" {
-		return nil, invalidToken(ReasonClaims, "the token has no sub claim (RFC 9068 §2.2 requires it)")
-	}
-	return v.token(raw, scheme, c)
+	return nil
 }
 
-// checkType is RFC 9068 §4 step 1: typ must be at+jwt. What the token is
-// instead is said: an ID token, a Transaction Token, an ID-JAG, a DPoP proof.
-func (v *Verifier) checkType(h map[string]any, c *claims) error {
+// audiences is aud for a refusal: at most five members, each clipped.
+func audiences(aud jws.Audience) string {
+	out := make([]string, 0, min(len(aud), 5))
+	for _, a := range aud[:min(len(aud), 5)] {
+		out = append(out, jws.Clip(a))
+	}
+	return strings.Join(out, ", ")
+}
+
+// idToken says why an access token is an ID token instead, or "".
+func (c *claims) idToken() string {
+	switch {
+	case len(c.Nonce) > 0:
+		return "it has a nonce claim"
+	case len(c.AtHash) > 0:
+		return "it has an at_hash claim"
+	case c.Azp != "" && len(c.Audience) == 1 && c.Audience[0] == c.Azp:
+		return "its aud is its azp, the client it was issued to"
+	}
+	return ""
+}
+
+// checkType is explicit typing (RFC 8725 §3.11, RFC 9068 §4 step 1): typ
+// must be k's, compared as RFC 7515 §4.1.9 says (case-insensitive,
+// "application/" optional). What the token is instead is said: an access
+// token, a Transaction Token, an ID-JAG, a DPoP proof, an ID token.
+func checkType(h map[string]any, k *kind, idToken func() string) error {
 	typ, _ := h["typ"].(string)
-	t := strings.ToLower(strings.TrimPrefix(strings.ToLower(typ), "application/"))
-	if t == "at+jwt" {
+	t := strings.TrimPrefix(strings.ToLower(typ), "application/")
+	if t == k.typ {
 		return nil
 	}
-	const get = "send an access token for this API (tokex mints them by token exchange)"
-	switch {
-	case t == "txntoken+jwt":
-		return invalidToken(ReasonType, "this is a Transaction Token (typ txntoken+jwt), not an access token: %s", get)
-	case t == "oauth-id-jag+jwt":
-		return invalidToken(ReasonType, "this is an Identity Assertion JWT Authorization Grant (typ oauth-id-jag+jwt), not an access token: exchange it at its authorization server")
-	case t == "dpop+jwt":
-		return invalidToken(ReasonType, "this is a DPoP proof (typ dpop+jwt), not an access token: send the proof in the DPoP header and the token in Authorization")
-	case len(c.Nonce) > 0:
-		return invalidToken(ReasonType, "this is an ID token (it has a nonce claim), not an access token: %s", get)
-	case len(c.AtHash) > 0:
-		return invalidToken(ReasonType, "this is an ID token (it has an at_hash claim), not an access token: %s", get)
-	case c.Azp != "" && len(c.Audience) == 1 && c.Audience[0] == c.Azp:
-		return invalidToken(ReasonType, "this is an ID token (its aud is its azp, the client it was issued to), not an access token: %s", get)
-	case typ == "":
-		return invalidToken(ReasonType, "the token has no typ header: this API accepts only RFC 9068 access tokens (typ at+jwt); %s", get)
+	what, hint := "", k.get
+	switch t {
+	case "at+jwt":
+		what = "an access token"
+	case "txntoken+jwt":
+		what = "a Transaction Token"
+	case "oauth-id-jag+jwt":
+		what, hint = "an Identity Assertion JWT Authorization Grant", "exchange it at its authorization server"
+	case "dpop+jwt":
+		what, hint = "a DPoP proof", k.proof
 	}
-	return invalidToken(ReasonType, "the token's typ is %q, not at+jwt: this API accepts only RFC 9068 access tokens; %s", jws.Clip(typ), get)
+	if what != "" {
+		return invalidToken(ReasonType, "this is %s (typ %s), not %s: %s", what, t, k.a, hint)
+	}
+	if idToken != nil {
+		if why := idToken(); why != "" {
+			return invalidToken(ReasonType, "this is an ID token (%s), not %s: %s", why, k.a, k.get)
+		}
+	}
+	if typ == "" {
+		return invalidToken(ReasonType, "the token has no typ header: this API accepts only %s (typ %s); %s", k.only, k.typ, k.get)
+	}
+	return invalidToken(ReasonType, "the token's typ is %q, not %s: this API accepts only %s; %s", jws.Clip(typ), k.typ, k.only, k.get)
 }
 
-// checkTimes is RFC 9068 §4 step 5 and RFC 7519 §4.1.4-6, with leeway.
-func (v *Verifier) checkTimes(c *claims) error {
+// checkRegistered checks the time claims (RFC 9068 §4 step 5, RFC 7519
+// §4.1.4-6, with leeway) and sub, which k's specification requires.
+func (v *Verifier) checkRegistered(c *jws.Registered, k *kind) error {
 	now := v.cfg.Now()
 	stamp := func(t time.Time) string { return t.UTC().Truncate(time.Second).Format(time.RFC3339) }
 	for _, d := range []struct {
@@ -443,13 +497,17 @@ func (v *Verifier) checkTimes(c *claims) error {
 	}
 	switch {
 	case !c.ExpiresAt.Set():
-		return invalidToken(ReasonExpired, "the token has no exp claim (RFC 9068 §2.2 requires it)")
+		return invalidToken(ReasonExpired, "the token has no exp claim (%s requires it)", k.spec)
 	case !now.Before(c.ExpiresAt.Time().Add(v.leeway)):
 		return invalidToken(ReasonExpired, "the token expired at %s (now %s, leeway %s): get a new one from tokex", c.ExpiresAt.String(), stamp(now), v.leeway)
 	case c.NotBefore.Set() && now.Add(v.leeway).Before(c.NotBefore.Time()):
 		return invalidToken(ReasonNotYetValid, "the token is not valid before %s (now %s, leeway %s)", c.NotBefore.String(), stamp(now), v.leeway)
+	case k.iat && !c.IssuedAt.Set():
+		return invalidToken(ReasonIssuedAt, "the token has no iat claim (%s requires it)", k.spec)
 	case c.IssuedAt.Set() && now.Add(v.leeway).Before(c.IssuedAt.Time()):
 		return invalidToken(ReasonIssuedAt, "the token's iat %s is in the future (now %s, leeway %s): check the clocks", c.IssuedAt.String(), stamp(now), v.leeway)
+	case c.Subject == "":
+		return invalidToken(ReasonClaims, "the token has no sub claim (%s requires it)", k.spec)
 	}
 	return nil
 }
