@@ -361,12 +361,15 @@ func (v *Verifier) readJWT(ctx context.Context, raw string, c jwt.Claims, k *kin
 	tok, err := jws.Parse(raw, c, nil)
 	if err != nil {
 		desc := "the token is not a signed JWT (JWS compact serialization) with claims of the right types"
+		var se *jsonv2.SemanticError
 		if ce, ok := jws.AsClaimError(err); ok {
 			desc = "the token's claims are malformed: " + ce.Error()
 		} else if errors.Is(err, jws.ErrEncrypted) {
 			desc = "the token is encrypted (JWE): this API accepts signed JWT " + k.plural + " from tokex"
 		} else if errors.Is(err, jws.ErrNotCompact) {
 			desc = "the token is not a JWT (expected three base64url segments separated by dots): this API accepts JWT " + k.plural + " from tokex"
+		} else if errors.As(err, &se) && len(se.JSONPointer) > 1 {
+			desc = fmt.Sprintf("the token's claim %s is not of the right JSON type", jws.Clip(string(se.JSONPointer[1:])))
 		}
 		e := invalidToken(ReasonMalformed, "%s", desc)
 		e.err = err

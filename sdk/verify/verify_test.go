@@ -174,6 +174,9 @@ func TestVerify(t *testing.T) {
 			return request("Bearer " + f.at(t, func(c map[string]any) { c["exp"] = "soon" }))
 		},
 			reason: verify.ReasonMalformed},
+		{name: "client_id a number", req: func() *http.Request {
+			return request("Bearer " + f.at(t, func(c map[string]any) { c["client_id"] = 7 }))
+		}, reason: verify.ReasonMalformed, desc: "the token's claim client_id is not of the right JSON type"},
 		{name: "nbf in the future", req: func() *http.Request {
 			return request("Bearer " + f.at(t, func(c map[string]any) { c["nbf"] = now.Add(5 * time.Minute).Unix() }))
 		}, reason: verify.ReasonNotYetValid},
