@@ -24,24 +24,24 @@ type Reason string
 
 // Reasons.
 const (
-	ReasonNoToken     Reason = "no_token"         // no Authorization header with a token
-	ReasonRequest     Reason = "request"          // the Authorization header cannot be read
+	ReasonNoToken     Reason = "no_token"         // no Authorization (or Txn-Token) header with a token
+	ReasonRequest     Reason = "request"          // the Authorization (or Txn-Token) header cannot be read
 	ReasonMalformed   Reason = "malformed"        // not a signed JWT, or claims of the wrong type
 	ReasonHeader      Reason = "header"           // jku, x5u, jwk, x5c or crit in the header
-	ReasonType        Reason = "typ"              // not an at+jwt access token (ID token, plain JWT, ...)
+	ReasonType        Reason = "typ"              // not of the type asked for: at+jwt or txntoken+jwt (ID token, plain JWT, ...)
 	ReasonIssuer      Reason = "iss"              // another issuer
 	ReasonAlgorithm   Reason = "alg"              // none, HMAC or not in Config.Algorithms
 	ReasonKey         Reason = "key"              // kid not in the issuer's JWKS
 	ReasonSignature   Reason = "signature"        // does not verify
-	ReasonAudience    Reason = "aud"              // for another API
+	ReasonAudience    Reason = "aud"              // for another API (or trust domain)
 	ReasonExpired     Reason = "exp"              // expired, or no exp
 	ReasonNotYetValid Reason = "nbf"              // nbf in the future
-	ReasonIssuedAt    Reason = "iat"              // iat in the future
-	ReasonClaims      Reason = "claims"           // a required claim (sub) is missing
+	ReasonIssuedAt    Reason = "iat"              // iat in the future (or, for a Transaction Token, absent)
+	ReasonClaims      Reason = "claims"           // a required claim (sub; txn, scope, req_wl) is missing
 	ReasonBinding     Reason = "binding"          // bound token as Bearer, unbound as DPoP, RequireBinding, unknown cnf
 	ReasonCertificate Reason = "certificate"      // no or another TLS client certificate (RFC 8705)
 	ReasonProofKey    Reason = "dpop_jkt"         // the DPoP proof's key is not the token's cnf.jkt
-	ReasonScope       Reason = "scope"            // RequireScopes: a scope is missing
+	ReasonScope       Reason = "scope"            // RequireScopes, RequireTxnScopes: a scope is missing
 	ReasonUnavailable Reason = "dpop_unavailable" // the replay cache cannot answer
 )
 
@@ -54,7 +54,7 @@ type Error struct {
 	Status      int
 	Reason      Reason
 
-	scheme string // "Bearer" or "DPoP": the challenge; "" for both
+	scheme string // "Bearer" or "DPoP": the challenge; "" for both; TxnTokenHeader for none
 	scope  string // insufficient_scope: the scopes required
 	err    error
 }
@@ -82,7 +82,7 @@ func invalidToken(reason Reason, format string, args ...any) *Error {
 // WriteError answers a refusal as RFC 6750 §3 and RFC 9449 §7.1 say: the
 // status, a WWW-Authenticate challenge (Bearer or DPoP, with error,
 // error_description and, for DPoP, algs) and a JSON body {error,
-// error_description}. dpopAlgs are the proof algorithms accepted. An error
+// error_description}; a refused Transaction Token gets no challenge. dpopAlgs are the proof algorithms accepted. An error
 // that is not an *Error is answered 500 with no detail.
 func WriteError(w http.ResponseWriter, err error, dpopAlgs []string) {
 	h := w.Header()
@@ -93,7 +93,9 @@ func WriteError(w http.ResponseWriter, err error, dpopAlgs []string) {
 		_, _ = w.Write([]byte(`{"error":"server_error"}` + "\n"))
 		return
 	}
-	bearer, dpop := e.scheme != "DPoP", e.scheme != "Bearer"
+	// A Transaction Token is no authentication scheme: no challenge.
+	bearer := e.scheme != "DPoP" && e.scheme != TxnTokenHeader
+	dpop := e.scheme != "Bearer" && e.scheme != TxnTokenHeader
 	if bearer {
 		h.Add("WWW-Authenticate", e.challenge("Bearer", nil))
 	}

@@ -46,29 +46,39 @@ type Confirmation struct {
 // HasScope reports whether the token carries scope.
 func (t *Token) HasScope(scope string) bool { return slices.Contains(t.Scopes, scope) }
 
-type ctxKey struct{}
+// ctxKey is the context key of a verified token of type T.
+type ctxKey[T any] struct{}
 
 // NewContext returns ctx carrying t.
 func NewContext(ctx context.Context, t *Token) context.Context {
-	return context.WithValue(ctx, ctxKey{}, t)
+	return context.WithValue(ctx, ctxKey[Token]{}, t)
 }
 
 // FromContext is the Token that Middleware verified, or nil.
-func FromContext(ctx context.Context) *Token {
-	t, _ := ctx.Value(ctxKey{}).(*Token)
+func FromContext(ctx context.Context) *Token { return fromContext[Token](ctx) }
+
+func fromContext[T any](ctx context.Context) *T {
+	t, _ := ctx.Value(ctxKey[T]{}).(*T)
 	return t
 }
 
 // Middleware verifies every request's token before next runs, and answers
 // refusals itself (see WriteError). next finds the token with FromContext.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
+	return verified(next, v.Verify, NewContext, v.DPoPAlgorithms())
+}
+
+// verified is middleware that runs check on every request and puts the
+// token into the context with put before next runs; refusals are answered
+// by WriteError, with dpopAlgs.
+func verified[T any](next http.Handler, check func(context.Context, *http.Request) (*T, error), put func(context.Context, *T) context.Context, dpopAlgs []string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := v.Verify(r.Context(), r)
+		t, err := check(r.Context(), r)
 		if err != nil {
-			WriteError(w, err, v.DPoPAlgorithms())
+			WriteError(w, err, dpopAlgs)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), t)))
+		next.ServeHTTP(w, r.WithContext(put(r.Context(), t)))
 	})
 }
 
@@ -78,27 +88,41 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 // scheme is the one the token came with (Bearer, or DPoP for a DPoP-bound
 // token). A request without a verified token is refused with 401.
 func RequireScopes(scopes ...string) func(http.Handler) http.Handler {
+	return requireScopes(scopes, &accessToken, func(ctx context.Context) ([]string, string, bool) {
+		t := FromContext(ctx)
+		if t == nil {
+			return nil, "", false
+		}
+		return t.Scopes, t.scheme, true
+	})
+}
+
+// requireScopes is RequireScopes for tokens of kind k; held finds the
+// verified token's scopes and scheme in a request's context.
+func requireScopes(scopes []string, k *kind, held func(context.Context) (has []string, scheme string, ok bool)) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			t := FromContext(r.Context())
-			if t == nil {
-				WriteError(w, refuse(http.StatusUnauthorized, "", ReasonNoToken, "this API needs an access token from tokex"), nil)
+			scoped, scheme, ok := held(r.Context())
+			if !ok {
+				e := refuse(http.StatusUnauthorized, "", ReasonNoToken, "this API needs %s from tokex", k.a)
+				e.scheme = k.scheme
+				WriteError(w, e, nil)
 				return
 			}
 			var missing []string
 			for _, s := range scopes {
-				if !t.HasScope(s) {
+				if !slices.Contains(scoped, s) {
 					missing = append(missing, s)
 				}
 			}
 			if len(missing) > 0 {
-				has := strings.Join(t.Scopes, " ")
+				has := strings.Join(scoped, " ")
 				if has == "" {
 					has = "none"
 				}
 				e := refuse(http.StatusForbidden, CodeInsufficientScope, ReasonScope,
-					"the token lacks scope %s (it has: %s): exchange at tokex for a token with it", strings.Join(missing, " "), has)
-				e.scheme, e.scope = t.scheme, strings.Join(scopes, " ")
+					"the token lacks scope %s (it has: %s): %s", strings.Join(missing, " "), has, k.scope)
+				e.scheme, e.scope = scheme, strings.Join(scopes, " ")
 				WriteError(w, e, nil)
 				return
 			}

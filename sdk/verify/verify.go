@@ -60,6 +60,11 @@ type Config struct {
 	Issuer string
 	// Audience is this API's identifier: the aud tokex mints for it.
 	Audience string
+	// TrustDomain is the trust domain this workload is in, as tokex names
+	// it in the aud of Transaction Tokens (e.g. https://trust.example.com,
+	// or a URN): the only aud VerifyTxnToken accepts. Without it
+	// VerifyTxnToken refuses to run (ErrNoTrustDomain).
+	TrustDomain string
 	// JWKSURL is where the issuer's keys are; default: jwks_uri from the
 	// issuer's RFC 8414 metadata (Issuer + /.well-known/oauth-authorization-server).
 	JWKSURL string
@@ -105,8 +110,9 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Verifier checks access tokens minted by one tokex issuer for one API. It
-// is safe for concurrent use.
+// Verifier checks access tokens minted by one tokex issuer for one API, and
+// Transaction Tokens it mints for one trust domain. It is safe for
+// concurrent use.
 type Verifier struct {
 	cfg    Config
 	algs   []string
@@ -128,6 +134,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	if cfg.Audience == "" {
 		errs = append(errs, errors.New("Audience: required (this API's identifier, the aud of its tokens)"))
+	}
+	if cfg.TrustDomain != "" {
+		if u, err := url.Parse(cfg.TrustDomain); err != nil || u.Scheme == "" {
+			errs = append(errs, fmt.Errorf("TrustDomain: %q is not an absolute URI (the aud of this trust domain's Transaction Tokens)", cfg.TrustDomain))
+		}
 	}
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
@@ -319,6 +330,8 @@ type kind struct {
 	proof  string // what to do with a DPoP proof sent instead
 	spec   string // the specification that requires exp and sub
 	iat    bool   // iat is required
+	scope  string // how to get a token with a missing scope
+	scheme string // Error.scheme of a refusal without a token: "" (both challenges) or TxnTokenHeader (none)
 }
 
 var accessToken = kind{
@@ -326,6 +339,7 @@ var accessToken = kind{
 	get:   "send an access token for this API (tokex mints them by token exchange)",
 	proof: "send the proof in the DPoP header and the token in Authorization",
 	spec:  "RFC 9068 §2.2",
+	scope: "exchange at tokex for a token with it",
 }
 
 // verifyToken runs the checks of RFC 9068 §4.

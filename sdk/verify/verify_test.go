@@ -242,27 +242,36 @@ func TestVerify(t *testing.T) {
 				}
 				return
 			}
-			var e *verify.Error
-			if !errors.As(err, &e) {
-				t.Fatalf("err = %v (%T), want *verify.Error", err, err)
-			}
-			code, status := tc.code, tc.status
-			if code == "" && tc.reason != verify.ReasonNoToken {
-				code = verify.CodeInvalidToken
-			}
-			if status == 0 {
-				status = http.StatusUnauthorized
-			}
-			if e.Reason != tc.reason || e.Code != code || e.Status != status {
-				t.Errorf("got %s/%s/%d, want %s/%s/%d (%s)", e.Reason, e.Code, e.Status, tc.reason, code, status, e.Description)
-			}
-			if !strings.Contains(e.Description, tc.desc) {
-				t.Errorf("description %q lacks %q", e.Description, tc.desc)
-			}
-			if auth := r.Header.Get("Authorization"); len(auth) > 20 && strings.Contains(e.Error(), auth[7:]) {
-				t.Error("the error holds the token")
-			}
+			checkRefusal(t, err, tc.reason, tc.code, tc.status, tc.desc, strings.Fields(r.Header.Get("Authorization"))...)
 		})
+	}
+}
+
+// checkRefusal asserts that err is a *verify.Error for reason, with code
+// (by default invalid_token, none for ReasonNoToken), status (by default
+// 401) and a description holding desc, and that it holds none of tokens.
+func checkRefusal(t *testing.T, err error, reason verify.Reason, code string, status int, desc string, tokens ...string) {
+	t.Helper()
+	var e *verify.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v (%T), want *verify.Error", err, err)
+	}
+	if code == "" && reason != verify.ReasonNoToken {
+		code = verify.CodeInvalidToken
+	}
+	if status == 0 {
+		status = http.StatusUnauthorized
+	}
+	if e.Reason != reason || e.Code != code || e.Status != status {
+		t.Errorf("got %s/%s/%d, want %s/%s/%d (%s)", e.Reason, e.Code, e.Status, reason, code, status, e.Description)
+	}
+	if !strings.Contains(e.Description, desc) {
+		t.Errorf("description %q lacks %q", e.Description, desc)
+	}
+	for _, tok := range tokens {
+		if len(tok) > 20 && strings.Contains(e.Error(), tok) {
+			t.Error("the error holds the token")
+		}
 	}
 }
 
@@ -333,6 +342,7 @@ func TestNewRefuses(t *testing.T) {
 		{"none allowed", verify.Config{Issuer: idp.Issuer(), Audience: api, Algorithms: []string{"none"}}},
 		{"issuer with a trailing slash", verify.Config{Issuer: idp.Issuer() + "/", Audience: api}},
 		{"JWKS unreachable", verify.Config{Issuer: idp.Issuer(), Audience: api, JWKSURL: idp.URL() + "/nothing"}},
+		{"trust domain not a URI", verify.Config{Issuer: idp.Issuer(), Audience: api, TrustDomain: "trust.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := verify.New(t.Context(), tc.cfg); err == nil {
@@ -366,37 +376,46 @@ func TestMiddleware(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, request(tc.auth))
-			if w.Code != tc.status {
-				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body)
-			}
-			if tc.status == 200 {
-				if w.Body.String() != "hello alice" {
-					t.Errorf("body %q", w.Body)
-				}
-				return
-			}
-			got := w.Header().Values("WWW-Authenticate")
-			if len(got) != len(tc.challenge) {
-				t.Fatalf("WWW-Authenticate = %q, want %q", got, tc.challenge)
-			}
-			for i := range got {
-				if !strings.HasPrefix(got[i], tc.challenge[i]) {
-					t.Errorf("WWW-Authenticate[%d] = %q, want prefix %q", i, got[i], tc.challenge[i])
-				}
-			}
-			var body struct {
-				Error       string `json:"error"`
-				Description string `json:"error_description"`
-			}
-			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != tc.code || body.Description == "" {
-				t.Errorf("body %s (%v), want error %q", w.Body, err, tc.code)
-			}
-			if tc.auth != "" && strings.Contains(w.Body.String()+strings.Join(got, ""), tc.auth[7:]) {
-				t.Error("the answer echoes the token")
-			}
+			checkAnswer(t, h, request(tc.auth), tc.status, "hello alice", tc.challenge, tc.code, "", strings.TrimPrefix(tc.auth, "Bearer "))
 		})
+	}
+}
+
+// checkAnswer serves r with h and checks the answer: status; for 200 the
+// body ok; else the WWW-Authenticate challenges (prefixes, in order; none
+// for nil) and the JSON body with code and a description holding desc,
+// without token.
+func checkAnswer(t *testing.T, h http.Handler, r *http.Request, status int, ok string, challenge []string, code, desc, token string) {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != status {
+		t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
+	}
+	if status == http.StatusOK {
+		if w.Body.String() != ok {
+			t.Errorf("body %q, want %q", w.Body, ok)
+		}
+		return
+	}
+	got := w.Header().Values("WWW-Authenticate")
+	if len(got) != len(challenge) {
+		t.Fatalf("WWW-Authenticate = %q, want %q", got, challenge)
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], challenge[i]) {
+			t.Errorf("WWW-Authenticate[%d] = %q, want prefix %q", i, got[i], challenge[i])
+		}
+	}
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != code || body.Description == "" || !strings.Contains(body.Description, desc) {
+		t.Errorf("body %s (%v), want error %q and a description with %q", w.Body, err, code, desc)
+	}
+	if token != "" && strings.Contains(w.Body.String()+strings.Join(got, ""), token) {
+		t.Error("the answer echoes the token")
 	}
 }
 
