@@ -19,6 +19,11 @@ import (
 // (draft-ietf-oauth-transaction-tokens-10, "Txn-Token HTTP Header").
 const TxnTokenHeader = "Txn-Token"
 
+// ErrNoAudience is returned by Verify when Config.Audience is not set (a
+// Verifier for Transaction Tokens only): a configuration error, answered 500
+// by WriteError, never a reason to accept any aud.
+var ErrNoAudience = errors.New("verify: Config.Audience is not set: access tokens cannot be verified without the audience of this API")
+
 // ErrNoTrustDomain is returned by VerifyTxnToken when Config.TrustDomain is
 // not set: a configuration error, answered 500 by WriteError, never a
 // reason to accept any aud.

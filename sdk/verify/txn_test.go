@@ -224,6 +224,19 @@ func TestVerifyTxnTokenWithoutTrustDomain(t *testing.T) {
 	}
 }
 
+func TestTrustDomainOnly(t *testing.T) {
+	f := newFixture(t, func(c *verify.Config) { c.Audience, c.TrustDomain = "", trust })
+	if _, err := f.v.VerifyTxnToken(t.Context(), txnRequest(f.txn(t, nil))); err != nil {
+		t.Fatalf("VerifyTxnToken: %v", err)
+	}
+	// No audience: Verify refuses to run, even for a token with an empty aud.
+	_, err := f.v.Verify(t.Context(), request("Bearer "+f.at(t, set("aud", ""))))
+	var e *verify.Error
+	if !errors.Is(err, verify.ErrNoAudience) || errors.As(err, &e) {
+		t.Fatalf("Verify: err = %v, want ErrNoAudience and no *verify.Error", err)
+	}
+}
+
 // TestConfusion: each path refuses the other's token, and both an ID-JAG,
 // by its type.
 func TestConfusion(t *testing.T) {

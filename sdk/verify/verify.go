@@ -58,7 +58,9 @@ type Config struct {
 	// Issuer is tokex's issuer, exactly as its metadata says (no trailing
 	// slash added or removed): the only accepted iss.
 	Issuer string
-	// Audience is this API's identifier: the aud tokex mints for it.
+	// Audience is this API's identifier: the aud tokex mints for it. It may
+	// be left out by a workload that verifies only Transaction Tokens (set
+	// TrustDomain); Verify then refuses to run (ErrNoAudience).
 	Audience string
 	// TrustDomain is the trust domain this workload is in, as tokex names
 	// it in the aud of Transaction Tokens (e.g. https://trust.example.com,
@@ -132,8 +134,8 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if _, err := metadata.URL(cfg.Issuer); err != nil {
 		errs = append(errs, fmt.Errorf("Issuer: %w", err))
 	}
-	if cfg.Audience == "" {
-		errs = append(errs, errors.New("Audience: required (this API's identifier, the aud of its tokens)"))
+	if cfg.Audience == "" && cfg.TrustDomain == "" {
+		errs = append(errs, errors.New("Audience: required (this API's identifier, the aud of its tokens), unless TrustDomain is set to verify only Transaction Tokens"))
 	}
 	if cfg.TrustDomain != "" {
 		if u, err := url.Parse(cfg.TrustDomain); err != nil || u.Scheme == "" {
@@ -275,8 +277,12 @@ type actClaim struct {
 const maxActors = 32
 
 // Verify checks the access token of r and, for a bound token, the proof of
-// possession that comes with it. It returns a *Error for every refusal.
+// possession that comes with it. It returns a *Error for every refusal, and
+// ErrNoAudience when the Verifier has no audience.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request) (*Token, error) {
+	if v.cfg.Audience == "" {
+		return nil, ErrNoAudience
+	}
 	scheme, raw, err := credentials(r)
 	if err != nil {
 		return nil, err
