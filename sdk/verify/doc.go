@@ -1,6 +1,7 @@
 // Package verify is the API's side of tokex: it checks the access tokens
 // tokex mints (RFC 9068 JWT access tokens) and the proof of possession that
-// comes with sender-constrained ones, with plain net/http.
+// comes with sender-constrained ones, and the Transaction Tokens it mints
+// for the workloads of a trust domain, with plain net/http.
 //
 // A Verifier checks, in this order, and refuses with a description that says
 // which check failed and what the token was instead:
@@ -29,6 +30,18 @@
 //
 // The token is read only from the Authorization header (RFC 6750 §2.1),
 // never from a query parameter or form field.
+//
+// VerifyTxnToken and TxnMiddleware are the side of a workload inside a
+// trust domain: they check a Transaction Token
+// (draft-ietf-oauth-transaction-tokens-10) read only from the Txn-Token
+// header (exactly one, the JWT alone), with the same header, iss, alg,
+// signature and time checks and leeway; typ must be txntoken+jwt (an access
+// token, an ID-JAG, a DPoP proof is refused as what it is, as Verify refuses
+// a Transaction Token); aud must be exactly Config.TrustDomain (without it
+// VerifyTxnToken refuses to run, never accepting any aud); iat, txn, sub,
+// scope and req_wl (a string, or an array oldest first once replaced) are
+// required, tctx and rctx must be objects. These refusals carry no
+// WWW-Authenticate challenge.
 //
 // The DPoP htu is Config.PublicURL (or the connection's scheme and Host)
 // followed by the path of the request target; X-Forwarded-* headers are

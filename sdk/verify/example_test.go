@@ -50,6 +50,17 @@ func (f *fakeTokex) mint(typ string, claims jwt.MapClaims) string {
 	return s
 }
 
+// printResponse sends req and prints the status and body of the answer.
+func printResponse(req *http.Request) {
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
 // An API protected by tokex tokens: the middleware verifies the token (and
 // its DPoP proof or client certificate, for bound tokens), RequireScopes
 // checks the scope, and the handler reads the token from the context.
@@ -88,13 +99,7 @@ func ExampleVerifier_Middleware() {
 	call := func(token string) {
 		req, _ := http.NewRequest(http.MethodGet, api.URL+"/orders", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			log.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		fmt.Println(resp.StatusCode, strings.TrimSpace(string(body)))
+		printResponse(req)
 	}
 	call(sts.mint("at+jwt", jwt.MapClaims{"sub": "alice", "aud": "https://api.example.com", "client_id": "orders", "scope": "orders.read"}))
 	call(sts.mint("JWT", jwt.MapClaims{"sub": "alice", "aud": "orders-web", "nonce": "n-0S6"}))
@@ -125,4 +130,48 @@ func ExampleVerifier_Verify() {
 	}
 	// Output:
 	// 401 invalid_token typ
+}
+
+// A workload inside a trust domain: TxnMiddleware verifies the Transaction
+// Token of the call (the Txn-Token header), RequireTxnScopes checks the
+// transaction's purpose, and the handler reads the token from the context
+// and passes it on, unchanged, to the workloads it calls.
+func ExampleVerifier_TxnMiddleware() {
+	sts := newFakeTokex()
+	defer sts.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // stops the background JWKS refresh
+
+	v, err := verify.New(ctx, verify.Config{
+		Issuer:      sts.URL,                     // tokex's issuer, exactly as its metadata says
+		TrustDomain: "https://trust.example.com", // the aud of this trust domain's Transaction Tokens
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	orders := httptest.NewServer(v.TxnMiddleware(verify.RequireTxnScopes("orders.create")(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t := verify.TxnFromContext(r.Context())
+			// Calling the next workload: out.Header.Set(verify.TxnTokenHeader, t.Raw)
+			fmt.Fprintf(w, "%s for %s, requested by %s (replaced %d times)", t.Txn, t.Subject, strings.Join(t.RequestingWorkloads, " > "), t.Replacements)
+		}))))
+	defer orders.Close()
+
+	call := func(token string) {
+		req, _ := http.NewRequest(http.MethodPost, orders.URL+"/orders", nil)
+		req.Header.Set(verify.TxnTokenHeader, token)
+		printResponse(req)
+	}
+	txn := func(reqWL any, scope string) jwt.MapClaims {
+		return jwt.MapClaims{"aud": "https://trust.example.com", "txn": "t-42", "sub": "alice", "scope": scope, "req_wl": reqWL, "jti": "j-1"}
+	}
+	call(sts.mint("txntoken+jwt", txn("gateway", "orders.create")))
+	call(sts.mint("txntoken+jwt", txn([]string{"gateway", "cart"}, "orders.create")))
+	call(sts.mint("at+jwt", jwt.MapClaims{"sub": "alice", "aud": "https://trust.example.com", "scope": "orders.create"}))
+	call(sts.mint("txntoken+jwt", txn("gateway", "orders.read")))
+	// Output:
+	// 200 t-42 for alice, requested by gateway (replaced 0 times)
+	// 200 t-42 for alice, requested by gateway > cart (replaced 1 times)
+	// 401 {"error":"invalid_token","error_description":"this is an access token (typ at+jwt), not a Transaction Token: send the Transaction Token of this transaction (tokex mints it by token exchange) in the Txn-Token header"}
+	// 403 {"error":"insufficient_scope","error_description":"the token lacks scope orders.create (it has: orders.read): the purpose of this transaction does not include it"}
 }
