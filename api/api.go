@@ -16,13 +16,34 @@ const (
 	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
 	TokenTypeSAML1        = "urn:ietf:params:oauth:token-type:saml1"
 	TokenTypeSAML2        = "urn:ietf:params:oauth:token-type:saml2"
+	// TokenTypeTxnToken is a Transaction Token
+	// (draft-ietf-oauth-transaction-tokens-10).
+	TokenTypeTxnToken = "urn:ietf:params:oauth:token-type:txn_token"
+	// TokenTypeIDJAG is an Identity Assertion JWT Authorization Grant
+	// (draft-ietf-oauth-identity-assertion-authz-grant-04).
+	TokenTypeIDJAG = "urn:ietf:params:oauth:token-type:id-jag"
 )
 
 // Token types of the token response (RFC 6749 §7.1, RFC 9449 §5).
 const (
 	TokenTypeBearer = "Bearer"
 	TokenTypeDPoP   = "DPoP" // the token is bound to a DPoP key (cnf.jkt)
+	// TokenTypeNA: the issued token is not an access token (RFC 8693
+	// §2.2.1), as with Txn-Tokens and ID-JAGs.
+	TokenTypeNA = "N_A"
 )
+
+// JOSE typ of the tokens tokex mints, one per kind so that none can be taken
+// for another (RFC 8725 §3.11).
+const (
+	TypAccessToken = "at+jwt"           // RFC 9068 §2.1
+	TypTxnToken    = "txntoken+jwt"     // draft-ietf-oauth-transaction-tokens-10
+	TypIDJAG       = "oauth-id-jag+jwt" // draft-ietf-oauth-identity-assertion-authz-grant-04
+)
+
+// HeaderTxnToken carries a Txn-Token between workloads
+// (draft-ietf-oauth-transaction-tokens-10).
+const HeaderTxnToken = "Txn-Token"
 
 // HTTP headers of DPoP (RFC 9449 §4.1, §8.1).
 const (
@@ -80,6 +101,9 @@ const (
 	ParamClientAssertion     = "client_assertion"
 	ParamClientAssertionType = "client_assertion_type"
 	ParamAssertion           = "assertion" // RFC 7523 §2.1
+	// draft-ietf-oauth-transaction-tokens-10: JSON objects.
+	ParamRequestContext = "request_context"
+	ParamRequestDetails = "request_details"
 )
 
 // TokenRequest is the body of POST /token (application/x-www-form-urlencoded).
@@ -100,6 +124,10 @@ type TokenRequest struct {
 	ClientAssertionType string `form:"client_assertion_type"`
 	// Assertion is the JWT of the jwt-bearer grant (RFC 7523 §2.1).
 	Assertion string `form:"assertion"`
+	// RequestContext and RequestDetails are JSON objects of a Txn-Token
+	// request (draft-ietf-oauth-transaction-tokens-10).
+	RequestContext string `form:"request_context"`
+	RequestDetails string `form:"request_details"`
 }
 
 // TokenResponse is the successful answer of POST /token (RFC 8693 §2.2.1).
@@ -136,6 +164,9 @@ type ServerMetadata struct {
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	// RFC 8705 §3.3: tokens are bound to the client certificate when one is presented.
 	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// The requested_token_type values tokex issues
+	// (draft-ietf-oauth-identity-chaining, read by ID-JAG clients).
+	IdentityChainingRequestedTokenTypesSupported []string `json:"identity_chaining_requested_token_types_supported,omitempty"`
 }
 
 // HealthResponse is the body of /healthz and /readyz.

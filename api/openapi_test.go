@@ -321,7 +321,7 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 		},
 		{
 			name: "subject_token_type", schema: "TokenRequest", property: api.ParamSubjectTokenType,
-			want: []string{api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken},
+			want: []string{api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken, api.TokenTypeTxnToken},
 		},
 		{
 			name: "actor_token_type", schema: "TokenRequest", property: api.ParamActorTokenType,
@@ -329,7 +329,7 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 		},
 		{
 			name: "requested_token_type", schema: "TokenRequest", property: api.ParamRequestedTokenType,
-			want: []string{api.TokenTypeAccessToken},
+			want: []string{api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG},
 		},
 		{
 			name: "client_assertion_type", schema: "TokenRequest", property: api.ParamClientAssertionType,
@@ -337,7 +337,15 @@ func TestOpenAPIEnumsAreAPIConstants(t *testing.T) {
 		},
 		{
 			name: "issued_token_type", schema: "TokenResponse", property: "issued_token_type",
-			want: []string{api.TokenTypeAccessToken},
+			want: []string{api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG},
+		},
+		{
+			name: "token_type", schema: "TokenResponse", property: "token_type",
+			want: []string{api.TokenTypeBearer, api.TokenTypeDPoP, api.TokenTypeNA},
+		},
+		{
+			name: "identity_chaining_requested_token_types_supported", schema: "ServerMetadata", property: "identity_chaining_requested_token_types_supported", items: true,
+			want: []string{api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG},
 		},
 		{
 			name: "grant_types_supported", schema: "ServerMetadata", property: "grant_types_supported", items: true,
@@ -379,6 +387,8 @@ func TestOpenAPIURNsAreAPIConstants(t *testing.T) {
 		api.TokenTypeJWT,
 		api.TokenTypeSAML1,
 		api.TokenTypeSAML2,
+		api.TokenTypeTxnToken,
+		api.TokenTypeIDJAG,
 		api.ClientAssertionTypeJWTBearer,
 	}
 	urn := regexp.MustCompile(`(?i)urn:ietf:params:oauth:[a-z0-9._:-]*[a-z0-9_]`)

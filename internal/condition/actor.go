@@ -27,5 +27,17 @@ func CompileActor(expr string) (cel.Program, error) {
 // EvalActor runs an actor_require condition over the actor's and the
 // subject's claims; like EvalBool, any error means "not met" to callers.
 func EvalActor(ctx context.Context, prg cel.Program, actor, claims map[string]any) (bool, error) {
-	return evalBool(ctx, prg, map[string]any{"actor": actor, "claims": claims})
+	return EvalBoolVars(ctx, prg, map[string]any{"actor": actor, "claims": claims})
+}
+
+// NewTxnEnv is the CEL environment of Txn-Token rules (`require`, `tctx`,
+// `rctx`): the subject token's claims as `claims`, and the request's
+// request_context and request_details objects
+// (draft-ietf-oauth-transaction-tokens-10), empty when not sent.
+func NewTxnEnv() (*cel.Env, error) {
+	return cel.NewEnv(
+		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("request_context", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("request_details", cel.MapType(cel.StringType, cel.DynType)),
+	)
 }

@@ -6,7 +6,8 @@
 // the programs it runs.
 //
 // Invariants: an expression sees only `claims` (the subject token's claims),
-// an `actor_require` condition also `actor` (the actor token's); a condition
+// an `actor_require` condition also `actor` (the actor token's), a Txn-Token
+// rule's also `request_context` and `request_details`; a condition
 // must be boolean; a mapped value must be JSON; evaluation cost is bounded.
 package condition
 

@@ -65,7 +65,12 @@ var ErrNoSuchKey = errors.New("a claim the expression reads is absent")
 // (string, float64, int64, uint64, bool, nil, []any, map[string]any).
 // Timestamps become RFC 3339 strings and durations seconds.
 func Eval(ctx context.Context, prg cel.Program, claims map[string]any) (any, error) {
-	out, _, err := prg.ContextEval(ctx, map[string]any{"claims": claims})
+	return EvalVars(ctx, prg, map[string]any{"claims": claims})
+}
+
+// EvalVars is Eval over the variables of another environment (NewTxnEnv).
+func EvalVars(ctx context.Context, prg cel.Program, vars map[string]any) (any, error) {
+	out, _, err := prg.ContextEval(ctx, vars)
 	if err != nil {
 		// CEL reports a missing map key only in the message of an unexported
 		// error; TestEvalMissingKey pins the wording.
@@ -80,10 +85,11 @@ func Eval(ctx context.Context, prg cel.Program, claims map[string]any) (any, err
 // EvalBool runs a condition over claims. A missing claim is an error in CEL;
 // callers treat any error as "not met".
 func EvalBool(ctx context.Context, prg cel.Program, claims map[string]any) (bool, error) {
-	return evalBool(ctx, prg, map[string]any{"claims": claims})
+	return EvalBoolVars(ctx, prg, map[string]any{"claims": claims})
 }
 
-func evalBool(ctx context.Context, prg cel.Program, vars map[string]any) (bool, error) {
+// EvalBoolVars is EvalBool over the variables of another environment.
+func EvalBoolVars(ctx context.Context, prg cel.Program, vars map[string]any) (bool, error) {
 	out, _, err := prg.ContextEval(ctx, vars)
 	if err != nil {
 		return false, err

@@ -269,15 +269,17 @@ func (p *Policy) SubjectOverlaps() []SubjectOverlap {
 	var audiences []string
 	reach := map[string][]int{} // audience -> issuers, each once, in order of appearance
 	for _, r := range p.Rules {
-		for _, name := range r.Issuers {
-			i, ok := index[name]
-			if !ok || slices.Contains(reach[r.Audience], i) {
-				continue
+		for _, aud := range r.Targets() {
+			for _, name := range r.Issuers {
+				i, ok := index[name]
+				if !ok || slices.Contains(reach[aud], i) {
+					continue
+				}
+				if reach[aud] == nil {
+					audiences = append(audiences, aud)
+				}
+				reach[aud] = append(reach[aud], i)
 			}
-			if reach[r.Audience] == nil {
-				audiences = append(audiences, r.Audience)
-			}
-			reach[r.Audience] = append(reach[r.Audience], i)
 		}
 	}
 	var out []SubjectOverlap

@@ -20,11 +20,17 @@ var ReservedClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "
 type lazyEnv struct {
 	env *cel.Env
 	err error
+	// newEnv builds it; nil: condition.NewEnv (claims only).
+	newEnv func() (*cel.Env, error)
 }
 
 func (c *lazyEnv) get() (*cel.Env, error) {
 	if c.env == nil && c.err == nil {
-		c.env, c.err = condition.NewEnv()
+		build := c.newEnv
+		if build == nil {
+			build = condition.NewEnv
+		}
+		c.env, c.err = build()
 	}
 	return c.env, c.err
 }

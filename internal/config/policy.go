@@ -120,6 +120,30 @@ type Rule struct {
 	// AllowUnauthenticated serves callers with no client credentials (public
 	// federation); such a rule names no clients.
 	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+
+	// Profile is what the rule mints: access_token (default), txn_token or
+	// id_jag (profile.go).
+	Profile string `yaml:"profile"`
+	// TrustDomain is the aud of a txn_token rule's Txn-Tokens.
+	TrustDomain string `yaml:"trust_domain"`
+	// Tctx and Rctx build a Txn-Token's tctx and rctx, member by member, with
+	// CEL over claims, request_context and request_details.
+	Tctx map[string]string `yaml:"tctx"`
+	Rctx map[string]string `yaml:"rctx"`
+	// MaxReplacements is how many times a Txn-Token may be replaced (0, the
+	// default: never).
+	MaxReplacements int `yaml:"max_replacements"`
+	// AuthorizationServers are the resource authorization servers an id_jag
+	// rule issues ID-JAGs for.
+	AuthorizationServers []AuthorizationServer `yaml:"authorization_servers"`
+}
+
+// AuthorizationServer is one resource authorization server of an id_jag rule.
+type AuthorizationServer struct {
+	Issuer    string   `yaml:"issuer"`    // its issuer identifier: the ID-JAG's aud
+	ClientID  string   `yaml:"client_id"` // the caller's client_id there
+	Scopes    []string `yaml:"scopes"`    // the most an ID-JAG for it may carry
+	Resources []string `yaml:"resources"` // resource values a request may name; none: resource is refused
 }
 
 // Duration is a time.Duration written as "5m", "30s" in YAML.

@@ -166,6 +166,7 @@ func (p *Policy) Validate() error {
 
 	rules := map[string]bool{}
 	mapEnv := &lazyEnv{}
+	txnEnv := &lazyEnv{newEnv: condition.NewTxnEnv}
 	var celEnv *cel.Env
 	var celErr error
 	if len(p.Rules) == 0 {
@@ -190,14 +191,9 @@ func (p *Policy) Validate() error {
 				ps.Add(at+".actor_require", "%v", err)
 			}
 		}
-		switch {
-		case r.Audience == "":
-			ps.Add(at+".audience", "required: the downstream API the minted token is for")
-		case strings.ContainsFunc(r.Audience, isSpaceOrControl):
-			ps.Add(at+".audience", "must not contain spaces or control characters")
-		}
-		if len(r.Scopes) == 0 {
-			ps.Add(at+".scopes", "at least one scope is required: the most the minted token may carry")
+		p.validateProfile(ps, at, r, txnEnv)
+		if r.ProfileName() == ProfileAccessToken {
+			checkTarget(ps, at, "audience", r.Audience, r.Scopes, "the downstream API the minted token is for", "the most the minted token may carry")
 		}
 		seen := map[string]bool{}
 		for j, s := range r.Scopes {
@@ -208,7 +204,10 @@ func (p *Policy) Validate() error {
 			}
 			seen[s] = true
 		}
-		if strings.TrimSpace(r.Require) != "" {
+		if strings.TrimSpace(r.Require) != "" && r.Profile == ProfileTxnToken {
+			// A Txn-Token rule's condition also reads the request's context.
+			checkCEL(ps, at+".require", r.Require, txnEnv, condition.Compile)
+		} else if strings.TrimSpace(r.Require) != "" {
 			if celEnv == nil {
 				if celEnv, celErr = condition.NewEnv(); celErr != nil {
 					ps.Add(at+".require", "cannot check conditions: %v", celErr)

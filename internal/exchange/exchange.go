@@ -113,7 +113,7 @@ const (
 	AttrOutcome   = "tokex.outcome"
 	AttrErrorCode = "tokex.error_code"
 	AttrReason    = "tokex.reason"
-	AttrProfile   = "tokex.profile" // token_exchange, jwt_bearer (jwtbearer.go)
+	AttrProfile   = "tokex.profile" // token_exchange, jwt_bearer, txn_token, id_jag (jwtbearer.go, profile.go)
 )
 
 // record collects what the audit event and the root span report.
@@ -121,7 +121,8 @@ type record struct {
 	clientID, issuer, subject, rule, audience, scope, jti, reason string
 	actor                                                         string
 	binding, cnf, subjectCnf                                      string // sender constraint (binding.go)
-	profile                                                       string // ProfileTokenExchange, ProfileJWTBearer
+	profile                                                       string // ProfileTokenExchange, ProfileJWTBearer, ProfileTxnToken, ProfileIDJAG
+	txn                                                           string // a Txn-Token's transaction
 	code                                                          api.ErrorCode
 	expiresAt                                                     time.Time
 }
@@ -191,10 +192,16 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		}
 	}
 
-	// Request checks (RFC 8693 §2.1).
+	// Request checks (RFC 8693 §2.1), then the profile's own: what
+	// requested_token_type asks for.
 	if err := checkRequest(f); err != nil {
 		return nil, err
 	}
+	prof, err := requestProfile(f, rec.profile)
+	if err != nil {
+		return nil, err
+	}
+	rec.profile = prof.name
 	// A DPoP proof is checked before the subject token: a request for a
 	// nonce (RFC 9449 §8) costs no token validation.
 	var pf proofs
@@ -206,12 +213,9 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	if c := req.Credentials.Presented; c != nil {
 		pf.x5t = CertThumbprint(c)
 	}
-	audience := f.Audience
-	if f.Resource != "" {
-		if audience != "" && audience != f.Resource {
-			return nil, refuse(api.ErrInvalidTarget, "conflicting_target", "audience and resource name different targets; tokex issues a token for exactly one")
-		}
-		audience = f.Resource
+	audience, err := prof.target(f)
+	if err != nil {
+		return nil, err
 	}
 	rec.audience = audience
 	scopes, err := requestedScopes(f)
@@ -219,9 +223,13 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 
-	// 2. Subject token validation.
-	pr, err := s.validate(ctx, st, f)
+	// 2. Subject token validation: a Txn-Token presented for replacement is
+	// tokex's own.
+	pr, txn, err := s.validate(ctx, st, f)
 	if err != nil {
+		return nil, err
+	}
+	if err := prof.checkSubject(pr, cl.ID); err != nil {
 		return nil, err
 	}
 
@@ -233,7 +241,8 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 3 and 4. Rule, condition, downscoping.
-	grant, err := s.decide(ctx, st, pr, cl.ID, audience, scopes)
+	grant, err := s.decide(ctx, st, pr, policy.Request{ClientID: cl.ID, Audience: audience, Scopes: scopes,
+		Profile: prof.policyProfile(), Resource: f.Resource, Context: prof.context, Details: prof.details})
 	rec.rule = grant.Rule
 	if err != nil {
 		return nil, unauthenticated(cl, err)
@@ -252,9 +261,31 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	rec.audience = grant.Audience
 	rec.scope = strings.Join(grant.Scopes, " ")
 
+	extra := grant.Claims
+	switch prof.name {
+	case ProfileTxnToken:
+		if txn != nil {
+			txn, err = replace(txn, pr, &grant, scopes, cl.ID)
+		} else {
+			txn = newTxn(&grant, cl.ID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec.txn = txn.txn
+	case ProfileIDJAG:
+		clientID = grant.ClientID // the caller's client_id at the resource AS
+		if extra, err = idJAGExtra(pr, &grant); err != nil {
+			return nil, err
+		}
+	}
+
 	cnf, err := bind(grant, pr, clientID, cl.Method != api.AuthMethodNone, pf, rec)
 	if err != nil {
 		return nil, err
+	}
+	if !prof.bindsToken() {
+		cnf, rec.binding, rec.cnf = nil, "none", ""
 	}
 	// Last before minting: a request the policy refuses does not use up the
 	// assertion; of concurrent ones, the store lets exactly one through.
@@ -272,21 +303,25 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	}
 
 	// 5. Mint (RFC 9068).
-	tok, err := s.mint(ctx, mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: grant.Claims})
+	tok, err := s.mint(ctx, prof.mintInput(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: grant.Audience, Scopes: grant.Scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: extra}, txn))
 	if err != nil {
 		return nil, err
 	}
 	rec.jti, rec.expiresAt = tok.JTI, tok.ExpiresAt
 
 	// 6. Response (RFC 8693 §2.2.1); a DPoP-bound token is of type DPoP
-	// (RFC 9449 §5), a certificate-bound one stays Bearer (RFC 8705 §3).
+	// (RFC 9449 §5), a certificate-bound one stays Bearer (RFC 8705 §3); a
+	// Txn-Token or ID-JAG is not an access token: N_A.
 	tokenType := api.TokenTypeBearer
-	if cnf != nil && cnf.JKT != "" {
+	switch {
+	case prof.name == ProfileTxnToken || prof.name == ProfileIDJAG:
+		tokenType = api.TokenTypeNA
+	case cnf != nil && cnf.JKT != "":
 		tokenType = api.TokenTypeDPoP
 	}
 	return &api.TokenResponse{
 		AccessToken:     tok.Raw,
-		IssuedTokenType: api.TokenTypeAccessToken,
+		IssuedTokenType: prof.issuedType(),
 		TokenType:       tokenType,
 		ExpiresIn:       int64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second),
 		Scope:           rec.scope,
@@ -343,12 +378,15 @@ func checkRequest(f *api.TokenRequest) error {
 	case f.SubjectTokenType == "":
 		return refuse(api.ErrInvalidRequest, "missing_parameter", "subject_token_type is required")
 	}
-	if _, ok := tokenTypes[f.SubjectTokenType]; !ok {
-		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "subject_token_type %q is not supported; use %s, %s or %s",
-			jws.Clip(f.SubjectTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken)
+	if _, ok := tokenTypes[f.SubjectTokenType]; !ok && f.SubjectTokenType != api.TokenTypeTxnToken {
+		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "subject_token_type %q is not supported; use %s, %s, %s or %s",
+			jws.Clip(f.SubjectTokenType), api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken, api.TokenTypeTxnToken)
 	}
-	if f.RequestedTokenType != "" && f.RequestedTokenType != api.TokenTypeAccessToken {
-		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "requested_token_type %q is not supported; tokex issues %s", jws.Clip(f.RequestedTokenType), api.TokenTypeAccessToken)
+	switch f.RequestedTokenType {
+	case "", api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG:
+	default:
+		return refuse(api.ErrInvalidRequest, "unsupported_token_type", "requested_token_type %q is not supported; tokex issues %s, %s and %s",
+			jws.Clip(f.RequestedTokenType), api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG)
 	}
 	if f.ActorTokenType != "" && f.ActorToken == "" {
 		// RFC 8693 §2.1: actor_token_type is required when actor_token is present and must not be sent without it.
@@ -374,24 +412,31 @@ func requestedScopes(f *api.TokenRequest) ([]string, error) {
 	return scopes, nil
 }
 
-func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, error) {
+func (s *Service) validate(ctx context.Context, st *State, f *api.TokenRequest) (*issuer.Principal, *txnState, error) {
 	ctx, span := s.step(ctx, "tokex.subject_validation")
 	defer span.End()
-	pr, err := st.Issuers.Verify(ctx, f.SubjectToken, tokenTypes[f.SubjectTokenType])
+	var pr *issuer.Principal
+	var txn *txnState
+	var err error
+	if f.SubjectTokenType == api.TokenTypeTxnToken {
+		pr, txn, err = s.verifyTxnToken(f.SubjectToken)
+	} else {
+		pr, err = st.Issuers.Verify(ctx, f.SubjectToken, tokenTypes[f.SubjectTokenType])
+	}
 	if err != nil {
 		var ie *issuer.Error
 		if !errors.As(err, &ie) {
-			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
+			return nil, nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
 		}
-		return nil, fail(span, tokenRefusal(f.GrantType)(ie))
+		return nil, nil, fail(span, tokenRefusal(f.GrantType)(ie))
 	}
-	return pr, nil
+	return pr, txn, nil
 }
 
-func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, clientID, audience string, scopes []string) (policy.Grant, error) {
+func (s *Service) decide(ctx context.Context, st *State, pr *issuer.Principal, req policy.Request) (policy.Grant, error) {
 	ctx, span := s.step(ctx, "tokex.policy")
 	defer span.End()
-	g, err := st.Policy.Evaluate(ctx, pr, policy.Request{ClientID: clientID, Audience: audience, Scopes: scopes})
+	g, err := st.Policy.Evaluate(ctx, pr, req)
 	if err != nil {
 		var pe *policy.Error
 		if !errors.As(err, &pe) {
@@ -499,7 +544,7 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	if !s.audit.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	var buf [19]slog.Attr // on the stack: Record.AddAttrs copies
+	var buf [20]slog.Attr // on the stack: Record.AddAttrs copies
 	log := append(buf[:0],
 		slog.String("outcome", outcome),
 		slog.String("client_id", rec.clientID),
@@ -526,6 +571,9 @@ func (s *Service) finish(ctx context.Context, span trace.Span, rec *record, xe *
 	}
 	if rec.profile != "" {
 		log = append(log, slog.String("profile", rec.profile))
+	}
+	if rec.txn != "" {
+		log = append(log, slog.String("txn", rec.txn))
 	}
 	// The binding decision (RFC 9449, RFC 8705): thumbprint prefixes only.
 	if rec.binding != "" && rec.binding != "none" {

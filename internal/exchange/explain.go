@@ -110,25 +110,51 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		}
 	}
 
-	// Request checks (RFC 8693 §2.1).
+	// Request checks (RFC 8693 §2.1), and the profile's own.
+	grantProfile := ProfileTokenExchange
+	if f.GrantType == api.GrantTypeJWTBearer {
+		grantProfile = ProfileJWTBearer
+	}
+	prof := &profileRequest{name: grantProfile}
 	if err := checkRequest(f); err != nil {
-		var xe *Error
-		errors.As(err, &xe)
-		x.fail(StepRequest, "parameters", xe)
+		x.fail(StepRequest, "parameters", asError(err))
+	} else if p, err := requestProfile(f, grantProfile); err != nil {
+		x.fail(StepRequest, "parameters", asError(err))
 	} else {
-		x.pass(StepRequest, "parameters", "token exchange, subject_token_type "+tokenTypes[f.SubjectTokenType])
+		prof = p
+		x.pass(StepRequest, "parameters", fmt.Sprintf("profile %s, subject_token_type %s", prof.name, subjectTypeName(f.SubjectTokenType)))
 	}
 	scopes, scopeErr := requestedScopes(f)
 	if scopeErr != nil {
 		x.fail(StepRequest, "scope", asError(scopeErr))
 	}
 	audience := f.Audience
-	if f.Resource != "" && audience == "" {
+	if f.Resource != "" && audience == "" && prof.policyProfile() == config.ProfileAccessToken {
 		audience = f.Resource
 	}
 
-	// 2. Subject token.
-	pr := s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], tokenRefusal(f.GrantType), x)
+	// 2. Subject token: a Txn-Token presented for replacement is tokex's own.
+	var pr *issuer.Principal
+	var txn *txnState
+	if f.SubjectTokenType == api.TokenTypeTxnToken {
+		var err error
+		if pr, txn, err = s.verifyTxnToken(f.SubjectToken); err != nil {
+			var ie *issuer.Error
+			errors.As(err, &ie)
+			x.fail(StepSubject, "txn_token", subjectError(ie))
+		} else {
+			x.pass(StepSubject, "txn_token", fmt.Sprintf("a Txn-Token of this server: txn %s, replaced %d times", txn.txn, len(txn.reqWL)-1))
+		}
+	} else {
+		pr = s.explainSubject(ctx, st, f.SubjectToken, tokenTypes[f.SubjectTokenType], tokenRefusal(f.GrantType), x)
+	}
+	if pr != nil && clientOK && prof.name == ProfileIDJAG {
+		if err := prof.checkSubject(pr, cl.ID); err != nil {
+			x.fail(StepSubject, "id_token aud", asError(err))
+		} else {
+			x.pass(StepSubject, "id_token aud", fmt.Sprintf("names client %q", cl.ID))
+		}
+	}
 
 	// 3 and 4. Rule, condition, downscoping, claim mapping; delegation.
 	notRun := func(why string, policyChecks ...string) {
@@ -151,15 +177,16 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		notRun(why, "rule", "condition", "scopes", "claims")
 		return x
 	}
-	r, err := st.Policy.Lookup(cl.ID, pr.Issuer, audience)
+	r, err := st.Policy.LookupProfile(cl.ID, pr.Issuer, audience, prof.policyProfile())
 	if err != nil {
 		x.fail(StepPolicy, "rule", asError(unauthenticated(cl, policyErr(err))))
 		notRun("no rule", "condition", "scopes", "claims")
 		return x
 	}
 	x.Rule = r.Name
-	x.pass(StepPolicy, "rule", fmt.Sprintf("%q (audience %s)", r.Name, r.Audience))
-	switch err := r.Condition(ctx, pr); {
+	x.pass(StepPolicy, "rule", fmt.Sprintf("%q (%s %s)", r.Name, policy.TargetName(r.Profile), r.Audience))
+	preq := policy.Request{ClientID: cl.ID, Audience: audience, Scopes: scopes, Profile: prof.policyProfile(), Resource: f.Resource, Context: prof.context, Details: prof.details}
+	switch err := r.ConditionFor(ctx, pr, preq); {
 	case err != nil:
 		x.fail(StepPolicy, "condition", policyErr(err))
 	case r.HasCondition():
@@ -199,12 +226,19 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 		}
 		x.pass(StepPolicy, "claims", detail)
 	}
-	grant := policy.Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: st.Policy.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding}
-	act := s.explainDelegation(ctx, st, f, pr, grant, x)
-	cnf := explainBinding(grant, pr, cl, req, x)
+	grant := policy.Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: st.Policy.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding, Profile: r.Profile}
 	clientID := cl.ID
 	if cl.Method == api.AuthMethodNone {
 		clientID = publicClientID(pr, grant)
+	}
+	extra := claims
+	if r.Profile != config.ProfileAccessToken {
+		txn, extra, clientID = explainProfile(ctx, r, pr, preq, &grant, txn, scopes, cl.ID, x)
+	}
+	act := s.explainDelegation(ctx, st, f, pr, grant, x)
+	cnf := explainBinding(grant, pr, cl, req, x)
+	if !prof.bindsToken() {
+		cnf = nil
 	}
 
 	// Lifetime (SPEC §5 step 4).
@@ -219,13 +253,65 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	x.finish()
 	if x.Err == nil && s.minter != nil {
 		// 5. What Mint would sign, without signing it.
-		x.Claims, err = s.minter.Preview(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: claims})
+		x.Claims, err = s.minter.Preview(prof.mintInput(mint.Input{Subject: pr.Subject, ClientID: clientID, Audience: r.Audience, Scopes: scopes, Expiry: exp, Act: act, Cnf: cnf, Extra: extra}, txn))
 		if err != nil {
 			x.Err = &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err}
 			x.finish()
 		}
 	}
 	return x
+}
+
+// explainProfile runs the profile's own policy step (profileGrant, and for a
+// Txn-Token the replacement rules) as one check, and returns what the
+// token would carry.
+func explainProfile(ctx context.Context, r *policy.Rule, pr *issuer.Principal, req policy.Request, g *policy.Grant, txn *txnState, scopes []string, callerID string, x *Explanation) (*txnState, map[string]any, string) {
+	clientID := callerID
+	if err := r.ProfileGrant(ctx, pr, req, g); err != nil {
+		x.fail(StepPolicy, r.Profile, policyErr(err))
+		return txn, nil, clientID
+	}
+	var extra map[string]any
+	var err error
+	detail := ""
+	switch r.Profile {
+	case config.ProfileTxnToken:
+		if txn != nil {
+			txn, err = replace(txn, pr, g, req.Scopes, callerID)
+			detail = "replacement"
+		} else {
+			txn = newTxn(g, callerID)
+			detail = "a new transaction"
+		}
+		if err == nil {
+			detail += fmt.Sprintf("; tctx: %s; rctx: %s; req_wl: %s", memberNames(txn.tctx), memberNames(txn.rctx), strings.Join(txn.reqWL, ", "))
+		}
+	case config.ProfileIDJAG:
+		clientID = g.ClientID
+		if extra, err = idJAGExtra(pr, g); err == nil {
+			detail = fmt.Sprintf("client_id at the authorization server: %q; carried from the ID token: %s", g.ClientID, memberNames(extra))
+		}
+	}
+	if err != nil {
+		x.fail(StepPolicy, r.Profile, asError(err))
+		return txn, extra, clientID
+	}
+	x.pass(StepPolicy, r.Profile, detail)
+	return txn, extra, clientID
+}
+
+func memberNames(m map[string]any) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+func subjectTypeName(urn string) string {
+	if urn == api.TokenTypeTxnToken {
+		return ProfileTxnToken
+	}
+	return tokenTypes[urn]
 }
 
 // explainBinding runs the exchange's binding decision (bind) for what the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/MicahParks/jwkset"
 
+	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
 )
 
@@ -64,14 +65,30 @@ type SigningKey struct {
 	signer  signer
 	private crypto.PrivateKey // nil for a key held elsewhere (PKCS#11)
 	pkcs11  json.RawMessage   // the key's tokex.pkcs11 member, kept for rewriting the file
-	header  string
+	headers [3]string         // per Typ: computed once, they never change
 }
+
+// Typ is the kind of token a key signs, named by the JOSE typ header
+// (RFC 8725 §3.11: explicit typing keeps one kind from being taken for another).
+type Typ int
+
+// The kinds of tokens tokex mints.
+const (
+	TypAccessToken Typ = iota // at+jwt (RFC 9068 §2.1)
+	TypTxnToken               // txntoken+jwt (draft-ietf-oauth-transaction-tokens-10)
+	TypIDJAG                  // oauth-id-jag+jwt (draft-ietf-oauth-identity-assertion-authz-grant-04)
+)
+
+var typNames = [...]string{TypAccessToken: api.TypAccessToken, TypTxnToken: api.TypTxnToken, TypIDJAG: api.TypIDJAG}
 
 // Public returns the public half of the key.
 func (k *SigningKey) Public() crypto.PublicKey { return k.signer.key.Public() }
 
 // EncodedHeader is the base64url-encoded JOSE header {"alg","kid","typ":"at+jwt"}.
-func (k *SigningKey) EncodedHeader() string { return k.header }
+func (k *SigningKey) EncodedHeader() string { return k.headers[TypAccessToken] }
+
+// EncodedHeaderFor is the base64url-encoded JOSE header of a token of kind t.
+func (k *SigningKey) EncodedHeaderFor(t Typ) string { return k.headers[t] }
 
 // Sign signs a JWS signing input (header.payload) and returns the raw signature.
 func (k *SigningKey) Sign(signingInput string) ([]byte, error) {
@@ -462,11 +479,13 @@ func newSigningKey(kid, alg string, key crypto.Signer) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	hdr, err := encodeHeader(alg, kid)
-	if err != nil {
-		return nil, err
+	k := &SigningKey{KID: kid, Alg: alg, signer: s}
+	for t, typ := range typNames {
+		if k.headers[t], err = encodeHeader(alg, kid, typ); err != nil {
+			return nil, err
+		}
 	}
-	return &SigningKey{KID: kid, Alg: alg, signer: s, header: hdr}, nil
+	return k, nil
 }
 
 // newSet builds a set with exactly one active key; now decides which retired

@@ -121,14 +121,14 @@ func putInt(dst, v []byte) bool {
 	return true
 }
 
-// encodeHeader is the base64url JOSE header of tokens a key signs (RFC 9068 §2.1:
-// typ at+jwt), computed once because it never changes.
-func encodeHeader(alg, kid string) (string, error) {
+// encodeHeader is the base64url JOSE header of the tokens of one typ a key
+// signs, computed once because it never changes.
+func encodeHeader(alg, kid, typ string) (string, error) {
 	hdr, err := json.Marshal(struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 		Typ string `json:"typ"`
-	}{alg, kid, "at+jwt"})
+	}{alg, kid, typ})
 	if err != nil {
 		return "", err
 	}

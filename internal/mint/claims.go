@@ -8,16 +8,26 @@ import (
 	"time"
 
 	"github.com/tokex/tokex/internal/jsonenc"
+	"github.com/tokex/tokex/internal/keys"
 )
 
-// encode is the JSON claims set of one token: the RFC 9068 claims, then the
-// rule's mapped claims.
+// encode is the JSON claims set of one token: the claims of its kind, then
+// the rule's mapped claims.
 func (m *Minter) encode(in Input, now, exp time.Time, jti string) ([]byte, error) {
-	body := claims{
-		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
-		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
-		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act, Cnf: in.Cnf,
-	}.appendJSON(make([]byte, 0, 320))
+	var body []byte
+	switch in.Kind {
+	case keys.TypTxnToken:
+		return json.Marshal(m.txnClaims(in, now, exp, jti))
+	case keys.TypIDJAG:
+		b, err := json.Marshal(idJAGClaims{Iss: m.issuer, Sub: in.Subject, Aud: in.Audience, ClientID: in.ClientID, Jti: jti,
+			Exp: exp.Unix(), Iat: now.Unix(), Scope: strings.Join(in.Scopes, " "), Cnf: in.Cnf})
+		if err != nil {
+			return nil, fmt.Errorf("mint: encode claims: %w", err)
+		}
+		body = b
+	default:
+		body = m.accessClaims(in, now, exp, jti)
+	}
 	if len(in.Extra) == 0 {
 		return body, nil
 	}
@@ -31,6 +41,56 @@ func (m *Minter) encode(in Input, now, exp time.Time, jti string) ([]byte, error
 	out = append(out, body[:len(body)-1]...)
 	out = append(out, ',')
 	return append(out, extra[1:]...), nil
+}
+
+// txnClaims are a Txn-Token's (draft-ietf-oauth-transaction-tokens-10):
+// req_wl is a string for the first requesting workload and the list of all
+// of them once a replacement has added one.
+type txnClaims struct {
+	Iss   string         `json:"iss"`
+	Iat   int64          `json:"iat"`
+	Exp   int64          `json:"exp"`
+	Aud   string         `json:"aud"`
+	Txn   string         `json:"txn"`
+	Sub   string         `json:"sub"`
+	Scope string         `json:"scope"`
+	ReqWL any            `json:"req_wl"`
+	Tctx  map[string]any `json:"tctx,omitempty"`
+	Rctx  map[string]any `json:"rctx,omitempty"`
+	Jti   string         `json:"jti"`
+}
+
+func (m *Minter) txnClaims(in Input, now, exp time.Time, jti string) txnClaims {
+	var wl any = in.ReqWL
+	if len(in.ReqWL) == 1 {
+		wl = in.ReqWL[0]
+	}
+	return txnClaims{Iss: m.issuer, Iat: now.Unix(), Exp: exp.Unix(), Aud: in.Audience, Txn: in.Txn, Sub: in.Subject,
+		Scope: strings.Join(in.Scopes, " "), ReqWL: wl, Tctx: in.Tctx, Rctx: in.Rctx, Jti: jti}
+}
+
+// idJAGClaims are an ID-JAG's required claims
+// (draft-ietf-oauth-identity-assertion-authz-grant-04); the optional ones
+// carried from the ID token come as Extra.
+type idJAGClaims struct {
+	Iss      string `json:"iss"`
+	Sub      string `json:"sub"`
+	Aud      string `json:"aud"`
+	ClientID string `json:"client_id"`
+	Jti      string `json:"jti"`
+	Exp      int64  `json:"exp"`
+	Iat      int64  `json:"iat"`
+	Scope    string `json:"scope,omitempty"`
+	Cnf      *Cnf   `json:"cnf,omitempty"`
+}
+
+// accessClaims are an access token's (RFC 9068 §2.2).
+func (m *Minter) accessClaims(in Input, now, exp time.Time, jti string) []byte {
+	return claims{
+		Iss: m.issuer, Sub: in.Subject, Aud: in.Audience,
+		Exp: exp.Unix(), Iat: now.Unix(), Nbf: now.Unix(),
+		Jti: jti, ClientID: in.ClientID, Scope: strings.Join(in.Scopes, " "), Act: in.Act, Cnf: in.Cnf,
+	}.appendJSON(make([]byte, 0, 320))
 }
 
 // appendJSON appends c as encoding/json writes it (TestClaimsJSON holds the

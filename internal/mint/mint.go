@@ -21,8 +21,19 @@ type Input struct {
 	Act      *Act      // the delegation chain; nil for impersonation
 	Cnf      *Cnf      // the sender constraint; nil for a bearer token
 	// Extra are claims mapped by the rule (never a registered claim: config
-	// validation refuses those), added after the RFC 9068 claims.
+	// validation refuses those), added after the RFC 9068 claims; an ID-JAG's
+	// optional claims carried from the ID token.
 	Extra map[string]any
+
+	// Kind is what the token is: an access token (the zero value), a
+	// Txn-Token or an ID-JAG; its typ header says so.
+	Kind keys.Typ
+	// Txn-Token claims (draft-ietf-oauth-transaction-tokens-10): the
+	// transaction, the requesting workloads (oldest first), the transaction
+	// and request context.
+	Txn        string
+	ReqWL      []string
+	Tctx, Rctx map[string]any
 }
 
 // Cnf is the cnf claim (RFC 7800 §3.1) of a sender-constrained token: the
@@ -90,6 +101,9 @@ func New(issuer string, ks *atomic.Pointer[keys.Set], now func() time.Time) *Min
 	return &Minter{issuer: issuer, keys: ks, now: now}
 }
 
+// Keys is the current key set: its published keys verify what Mint signed.
+func (m *Minter) Keys() *keys.Set { return m.keys.Load() }
+
 // Issuer is the iss of minted tokens.
 func (m *Minter) Issuer() string { return m.issuer }
 
@@ -109,7 +123,7 @@ func (m *Minter) Mint(in Input) (Token, error) {
 		return Token{}, err
 	}
 	k := m.keys.Load().Active()
-	hdr := k.EncodedHeader()
+	hdr := k.EncodedHeaderFor(in.Kind)
 	// One buffer for the whole token: the signature (at most 512 bytes for
 	// RSA-4096) is appended to the signing input it signs. As strings.Builder
 	// does, strings share the buffer's bytes: appends only write past them.

@@ -120,19 +120,31 @@ func (r *Rule) MapClaims(ctx context.Context, pr *principal.Principal) (map[stri
 		return nil, &Error{Kind: Mapping, Rule: r.Name, Err: err,
 			Description: fmt.Sprintf("the claims of the subject token cannot be read for rule %q", r.Name)}
 	}
-	out := make(map[string]any, len(r.claims))
-	for _, c := range r.claims {
-		v, err := condition.Eval(ctx, c.prg, src)
+	return r.evalMembers(ctx, r.claims, map[string]any{"claims": src}, func(name string) string {
+		return fmt.Sprintf("claim %q of rule %q cannot be computed from the subject token's claims", name, r.Name)
+	})
+}
+
+// evalMembers computes named values (mapped claims, tctx or rctx members):
+// an expression that reads what its input lacks, or gives null, leaves its
+// member out; any other failure refuses, described by what (never with the
+// expression). Nothing is left: nil.
+func (r *Rule) evalMembers(ctx context.Context, members []mappedClaim, vars map[string]any, what func(name string) string) (map[string]any, error) {
+	out := make(map[string]any, len(members))
+	for _, m := range members {
+		v, err := condition.EvalVars(ctx, m.prg, vars)
 		switch {
 		case errors.Is(err, condition.ErrNoSuchKey):
 			continue
 		case err != nil:
-			return nil, &Error{Kind: Mapping, Rule: r.Name, Err: err,
-				Description: fmt.Sprintf("claim %q of rule %q cannot be computed from the subject token's claims", c.name, r.Name)}
+			return nil, &Error{Kind: Mapping, Rule: r.Name, Err: err, Description: what(m.name)}
 		case v == nil:
 			continue
 		}
-		out[c.name] = v
+		out[m.name] = v
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }

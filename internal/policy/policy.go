@@ -35,6 +35,12 @@ type Rule struct {
 	AllowUnauthenticated bool
 	// Binding is what the rule asks of sender constraint (RFC 9449, RFC 8705).
 	Binding Binding
+	// Profile is what the rule mints (config.Profile*); never "".
+	Profile string
+	// txn: a txn_token rule's context and replacement limit (profile.go).
+	txn *txnRule
+	// jag: the authorization server an id_jag rule's Audience names.
+	jag *jagTarget
 }
 
 // Binding is a rule's sender-constraint policy.
@@ -43,8 +49,8 @@ type Binding struct {
 	BoundSubject string // config.BoundSubject*; never ""
 }
 
-type key struct{ client, issuer, audience string }
-type pair struct{ client, issuer string }
+type key struct{ client, issuer, audience, profile string }
+type pair struct{ client, issuer, profile string }
 
 // Policy is the compiled, immutable policy.
 type Policy struct {
@@ -78,6 +84,14 @@ type Request struct {
 	ClientID string
 	Audience string // the requested audience or resource; "" if none
 	Scopes   []string
+	// Profile is the kind of token asked for (config.Profile*); "": an
+	// access token. Rules of another profile never match.
+	Profile string
+	// Resource is an ID-JAG request's resource (RFC 8707), "" if none.
+	Resource string
+	// Context and Details are a Txn-Token request's request_context and
+	// request_details objects; nil when not sent.
+	Context, Details map[string]any
 }
 
 // Grant is what the policy allows: the input of the minter and the audit event.
@@ -89,6 +103,14 @@ type Grant struct {
 	Claims   map[string]any // claims mapped by the rule's `claims:`; nil if none
 	Actor    *Actor         // the rule's delegation policy; nil only in a refused grant
 	Binding  Binding        // the rule's sender-constraint policy
+	Profile  string         // config.Profile*
+	// Txn-Token: the transaction and request context built by the rule, and
+	// how many replacements it allows.
+	Tctx, Rctx      map[string]any
+	MaxReplacements int
+	// ID-JAG: the caller's client_id at the resource authorization server
+	// and the resource asked for.
+	ClientID, Resource string
 }
 
 // Kind classifies a refusal by the policy.
@@ -139,50 +161,10 @@ func Compile(p *config.Policy) (*Policy, error) {
 		}
 	}
 	for i, rc := range p.Rules {
-		r := &Rule{
-			// Copies: the compiled policy must not change when its source does.
-			Name: rc.Name, Audience: rc.Audience, Scopes: slices.Clone(rc.Scopes),
-			Clients: slices.Clone(rc.Clients), Issuers: slices.Clone(rc.Issuers),
-			Lifetime: p.Token.DefaultLifetime.D(),
-			Binding:  Binding{Constraint: cmp.Or(rc.SenderConstraint, config.SenderConstraintNone), BoundSubject: cmp.Or(rc.BoundSubject, config.BoundSubjectProve)},
-		}
-		if rc.Lifetime != nil {
-			r.Lifetime = rc.Lifetime.D()
-		}
-		r.scopeIndex = make(map[string]int, len(r.Scopes))
-		for j, sc := range r.Scopes {
-			r.scopeIndex[sc] = j
-		}
-		if strings.TrimSpace(rc.Require) != "" {
-			prg, err := condition.Compile(env, rc.Require)
-			if err != nil {
-				ps.Add(fmt.Sprintf("rules[%d].require", i), "%v", err)
-			}
-			r.require = prg
-		}
-		r.compileMapping(ps, fmt.Sprintf("rules[%d]", i), rc, env)
-		var err error
-		if r.Actor, err = compileActor(rc); err != nil {
-			ps.Add(fmt.Sprintf("rules[%d].actor_require", i), "%v", err)
-		}
-		out.Rules = append(out.Rules, r)
-		clients := r.Clients
-		if rc.AllowUnauthenticated {
-			// Unauthenticated callers are looked up as client "".
-			r.AllowUnauthenticated, clients = true, []string{""}
-			out.Unauthenticated = true
-		}
-		for _, c := range clients {
-			for _, is := range r.Issuers {
-				k := key{c, is, r.Audience}
-				if prev, ok := out.index[k]; ok {
-					// SPEC §3: first match wins; say so rather than hide it.
-					out.Warnings = append(out.Warnings, fmt.Sprintf("rules[%d] (%s): client %q, issuer %q, audience %q is already matched by rule %q, which wins", i, r.Name, c, is, r.Audience, prev.Name))
-					continue
-				}
-				out.index[k] = r
-				out.byPair[pair{c, is}] = append(out.byPair[pair{c, is}], r)
-			}
+		// An id_jag rule is one compiled rule per authorization server, so
+		// that lookup and downscoping work as for any other audience.
+		for _, r := range expand(rc, p.Token.DefaultLifetime.D()) {
+			out.compileRule(ps, env, i, rc, r)
 		}
 	}
 	if p.AllowSubjectOverlap {
@@ -197,22 +179,86 @@ func Compile(p *config.Policy) (*Policy, error) {
 	return out, nil
 }
 
-// Lookup finds the rule for (client, issuer, audience). With no audience, the
-// client's only rule for that issuer is used; several are ambiguous.
+// compileRule compiles r, the rule (or one authorization server of the
+// rule) at rules[i], and indexes it.
+func (out *Policy) compileRule(ps *config.Problems, env *cel.Env, i int, rc config.Rule, r *Rule) {
+	at := fmt.Sprintf("rules[%d]", i)
+	r.scopeIndex = make(map[string]int, len(r.Scopes))
+	for j, sc := range r.Scopes {
+		r.scopeIndex[sc] = j
+	}
+	condEnv := env
+	if r.Profile == config.ProfileTxnToken {
+		condEnv = txnEnv(ps, at)
+		r.compileTxn(ps, at, rc, condEnv)
+	}
+	if strings.TrimSpace(rc.Require) != "" && condEnv != nil {
+		prg, err := condition.Compile(condEnv, rc.Require)
+		if err != nil {
+			ps.Add(at+".require", "%v", err)
+		}
+		r.require = prg
+	}
+	r.compileMapping(ps, at, rc, env)
+	var err error
+	if r.Actor, err = compileActor(rc); err != nil {
+		ps.Add(at+".actor_require", "%v", err)
+	}
+	out.Rules = append(out.Rules, r)
+	clients := r.Clients
+	if rc.AllowUnauthenticated {
+		// Unauthenticated callers are looked up as client "".
+		r.AllowUnauthenticated, clients = true, []string{""}
+		out.Unauthenticated = true
+	}
+	issuers := r.Issuers
+	if r.txn != nil && r.txn.maxReplacements > 0 {
+		// The rule also replaces Txn-Tokens of its trust domain.
+		issuers = append(slices.Clip(issuers), TxnTokenIssuer)
+	}
+	for _, c := range clients {
+		for _, is := range issuers {
+			k := key{c, is, r.Audience, r.Profile}
+			if prev, ok := out.index[k]; ok {
+				// SPEC §3: first match wins; say so rather than hide it.
+				out.Warnings = append(out.Warnings, fmt.Sprintf("%s (%s): client %q, issuer %q, audience %q is already matched by rule %q, which wins", at, r.Name, c, is, r.Audience, prev.Name))
+				continue
+			}
+			out.index[k] = r
+			pk := pair{c, is, r.Profile}
+			out.byPair[pk] = append(out.byPair[pk], r)
+		}
+	}
+}
+
+// Lookup finds the access-token rule for (client, issuer, audience); see
+// LookupProfile.
 func (p *Policy) Lookup(client, issuerName, audience string) (*Rule, error) {
+	return p.LookupProfile(client, issuerName, audience, config.ProfileAccessToken)
+}
+
+// LookupProfile finds the rule of a profile for (client, issuer, audience).
+// With no audience, the client's only rule for that issuer is used; several
+// are ambiguous.
+func (p *Policy) LookupProfile(client, issuerName, audience, profile string) (*Rule, error) {
+	profile = cmp.Or(profile, config.ProfileAccessToken)
+	what := ""
+	if profile != config.ProfileAccessToken {
+		what = " (rules of profile " + profile + ")"
+	}
 	if audience != "" {
-		if r, ok := p.index[key{client, issuerName, audience}]; ok {
+		if r, ok := p.index[key{client, issuerName, audience, profile}]; ok {
 			return r, nil
 		}
-		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule lets client %q exchange tokens of issuer %q for audience %q", client, issuerName, jws.Clip(audience))}
+		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule%s lets client %q exchange tokens of issuer %q for %s %q", what, client, issuerName, TargetName(profile), jws.Clip(audience))}
 	}
-	switch rs := p.byPair[pair{client, issuerName}]; len(rs) {
+	switch rs := p.byPair[pair{client, issuerName, profile}]; len(rs) {
 	case 1:
 		return rs[0], nil
 	case 0:
-		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule lets client %q exchange tokens of issuer %q", client, issuerName)}
+		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("no rule%s lets client %q exchange tokens of issuer %q", what, client, issuerName)}
 	default:
-		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("client %q has %d rules for issuer %q: name the target with the audience or resource parameter", client, len(rs), issuerName)}
+		return nil, &Error{Kind: NoRule, Description: fmt.Sprintf("client %q has %d rules%s for issuer %q: name the target with the audience or resource parameter", client, len(rs), what, issuerName)}
 	}
 }
 
@@ -220,11 +266,11 @@ func (p *Policy) Lookup(client, issuerName, audience string) (*Rule, error) {
 // steps 3 and 4). The lifetime is also capped by the subject token's expiry by
 // the caller, who knows the clock.
 func (p *Policy) Evaluate(ctx context.Context, pr *principal.Principal, req Request) (Grant, error) {
-	r, err := p.Lookup(req.ClientID, pr.Issuer, req.Audience)
+	r, err := p.LookupProfile(req.ClientID, pr.Issuer, req.Audience, req.Profile)
 	if err != nil {
 		return Grant{}, err
 	}
-	if err := r.Condition(ctx, pr); err != nil {
+	if err := r.ConditionFor(ctx, pr, req); err != nil {
 		return Grant{Rule: r.Name}, err
 	}
 	scopes, _, err := r.GrantScopes(ctx, pr, req.Scopes)
@@ -235,7 +281,11 @@ func (p *Policy) Evaluate(ctx context.Context, pr *principal.Principal, req Requ
 	if err != nil {
 		return Grant{Rule: r.Name}, err
 	}
-	return Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding}, nil
+	g := Grant{Rule: r.Name, Audience: r.Audience, Scopes: scopes, Lifetime: p.RuleLifetime(r), Claims: claims, Actor: r.Actor, Binding: r.Binding, Profile: r.Profile}
+	if err := r.ProfileGrant(ctx, pr, req, &g); err != nil {
+		return Grant{Rule: r.Name}, err
+	}
+	return g, nil
 }
 
 // RuleLifetime is the lifetime of r's tokens: its own, capped by max_lifetime.
@@ -244,10 +294,16 @@ func (p *Policy) RuleLifetime(r *Rule) time.Duration { return min(r.Lifetime, p.
 // Condition checks the rule's `require` (SPEC §5 step 3): nil when there is
 // none or it holds.
 func (r *Rule) Condition(ctx context.Context, pr *principal.Principal) error {
+	return r.ConditionFor(ctx, pr, Request{})
+}
+
+// ConditionFor is Condition for a request: a Txn-Token rule's condition
+// also reads request_context and request_details.
+func (r *Rule) ConditionFor(ctx context.Context, pr *principal.Principal, req Request) error {
 	if r.require == nil {
 		return nil
 	}
-	ok, err := r.eval(ctx, pr)
+	ok, err := r.eval(ctx, pr, req)
 	if !ok {
 		// Name the rule, never the condition's contents.
 		return &Error{Kind: Condition, Rule: r.Name, Err: err,
@@ -259,7 +315,14 @@ func (r *Rule) Condition(ctx context.Context, pr *principal.Principal) error {
 // HasCondition reports whether the rule has a `require` condition.
 func (r *Rule) HasCondition() bool { return r.require != nil }
 
-func (r *Rule) eval(ctx context.Context, pr *principal.Principal) (bool, error) {
+func (r *Rule) eval(ctx context.Context, pr *principal.Principal, req Request) (bool, error) {
+	if r.txn != nil {
+		vars, err := txnVars(pr, req)
+		if err != nil {
+			return false, err
+		}
+		return condition.EvalBoolVars(ctx, r.require, vars)
+	}
 	return evalBool(ctx, r.require, pr)
 }
 

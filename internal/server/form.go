@@ -80,6 +80,10 @@ func fieldOf(r *api.TokenRequest, name string) (*string, uint16) {
 		return &r.ClientAssertionType, 1 << 12
 	case api.ParamAssertion:
 		return &r.Assertion, 1 << 13
+	case api.ParamRequestContext:
+		return &r.RequestContext, 1 << 14
+	case api.ParamRequestDetails:
+		return &r.RequestDetails, 1 << 15
 	}
 	return nil, 0
 }
@@ -101,7 +105,7 @@ func unescape(s string) (string, error) {
 // (":" as %3A) to the URNs: sent on every exchange.
 var encodedURNs = func() map[string]string {
 	m := map[string]string{}
-	for _, u := range []string{api.GrantTypeTokenExchange, api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken, api.ClientAssertionTypeJWTBearer} {
+	for _, u := range []string{api.GrantTypeTokenExchange, api.TokenTypeAccessToken, api.TokenTypeJWT, api.TokenTypeIDToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG, api.ClientAssertionTypeJWTBearer} {
 		m[url.QueryEscape(u)] = u
 		m[strings.ReplaceAll(u, ":", "%3a")] = u // lower-case hex is as valid
 	}

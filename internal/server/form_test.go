@@ -35,6 +35,8 @@ var params = []struct {
 	{api.ParamClientAssertion, func(r *api.TokenRequest) *string { return &r.ClientAssertion }},
 	{api.ParamClientAssertionType, func(r *api.TokenRequest) *string { return &r.ClientAssertionType }},
 	{api.ParamAssertion, func(r *api.TokenRequest) *string { return &r.Assertion }},
+	{api.ParamRequestContext, func(r *api.TokenRequest) *string { return &r.RequestContext }},
+	{api.ParamRequestDetails, func(r *api.TokenRequest) *string { return &r.RequestDetails }},
 }
 
 func TestBindTokenRequestKnowsEveryField(t *testing.T) {

@@ -335,11 +335,12 @@ func (h *handlers) buildMetadata() api.ServerMetadata {
 		ResponseTypesSupported:            []string{}, // RFC 8414 §2: required; tokex has no authorization endpoint
 		GrantTypesSupported:               []string{api.GrantTypeTokenExchange, api.GrantTypeJWTBearer},
 		TokenEndpointAuthMethodsSupported: methods,
-		TokenEndpointAuthSigningAlgValuesSupported: signingAlgs,
-		IDTokenSigningAlgValuesSupported:           algs,
-		SubjectTypesSupported:                      []string{"public"},
-		DPoPSigningAlgValuesSupported:              dpopAlgs,
-		TLSClientCertificateBoundAccessTokens:      h.o.CertBoundTokens,
+		TokenEndpointAuthSigningAlgValuesSupported:   signingAlgs,
+		IDTokenSigningAlgValuesSupported:             algs,
+		SubjectTypesSupported:                        []string{"public"},
+		DPoPSigningAlgValuesSupported:                dpopAlgs,
+		TLSClientCertificateBoundAccessTokens:        h.o.CertBoundTokens,
+		IdentityChainingRequestedTokenTypesSupported: []string{api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG},
 	}
 }
 
