@@ -9,17 +9,19 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/config"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
 )
 
-const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--dpop-jkt JKT] [--cert-x5t X5T] [--grant token-exchange|jwt-bearer] [--json]
+const explainUsage = `usage: tokex explain --config FILE --token JWT|-|@FILE [--client ID | --unauthenticated] [--audience URL] [--scope "S ..."] [--token-type access_token|jwt|id_token] [--actor-token JWT|@FILE --actor-token-type T] [--dpop-jkt JKT] [--cert-x5t X5T] [--grant token-exchange|jwt-bearer] [--requested-token-type access_token|txn_token|id-jag] [--resource URI] [--request-context JSON] [--request-details JSON] [--json]
 
 Runs the whole exchange without signing and prints every check with pass/fail,
 the rule matched and the claims the token would carry. --token - reads the
@@ -30,6 +32,11 @@ a caller without client credentials (rules with allow_unauthenticated).
 key thumbprint, a client certificate's): the binding step shows what the rule
 requires, what the subject token is bound to and what the token would carry.
 --grant jwt-bearer explains an RFC 7523 request whose assertion is --token.
+--requested-token-type txn_token explains a Transaction Token request (with
+--request-context and --request-details as the client would send them;
+--token-type txn_token a replacement, checked with the policy's keys file),
+id-jag an ID-JAG request (--token-type id_token, --audience the resource
+authorization server, --resource the resource there).
 Exit status: 0 the exchange would be granted, 1 refused, 2 usage or policy error.`
 
 // explainCmd is `tokex explain`: see explainUsage.
@@ -42,7 +49,11 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	clientID := fs.String("client", "", "client that would send the request (its credentials are not checked)")
 	audience := fs.String("audience", "", "requested audience (or resource)")
 	scope := fs.String("scope", "", "requested scopes, space-separated")
-	tokenType := fs.String("token-type", "access_token", "subject_token_type: access_token, jwt, id_token or the RFC 8693 URN")
+	tokenType := fs.String("token-type", "access_token", "subject_token_type: access_token, jwt, id_token, txn_token or the RFC 8693 URN")
+	requested := fs.String("requested-token-type", "", "requested_token_type: access_token (default), txn_token, id-jag or the URN")
+	resource := fs.String("resource", "", "requested resource (RFC 8707); for an ID-JAG the resource claim")
+	reqContext := fs.String("request-context", "", "a Txn-Token request's request_context (a JSON object)")
+	reqDetails := fs.String("request-details", "", "a Txn-Token request's request_details (a JSON object)")
 	actorToken := fs.String("actor-token", "", "actor token for delegation: the JWT or @FILE")
 	actorTokenType := fs.String("actor-token-type", "", "actor_token_type: access_token, jwt, id_token or the RFC 8693 URN (default access_token with --actor-token)")
 	unauth := fs.Bool("unauthenticated", false, "explain a request without client credentials")
@@ -64,7 +75,12 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	tt, ok := tokenTypeURN(*tokenType)
 	if !ok {
-		fmt.Fprintf(stderr, "tokex explain: --token-type %q: use access_token, jwt or id_token\n", *tokenType)
+		fmt.Fprintf(stderr, "tokex explain: --token-type %q: use access_token, jwt, id_token or txn_token\n", *tokenType)
+		return 2
+	}
+	rtt, ok := requestedTypeURN(*requested)
+	if !ok {
+		fmt.Fprintf(stderr, "tokex explain: --requested-token-type %q: use access_token, txn_token or id-jag\n", *requested)
 		return 2
 	}
 	if *unauth && *clientID != "" {
@@ -109,18 +125,34 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// (whose jwks_uri clients would fetch keys): Explain reads the policy.
 	reg := issuer.NewRegistry(src.Issuers, issuer.Options{OnDemand: true, Logger: slog.New(slog.DiscardHandler), HTTPTimeout: 5 * time.Second})
 	defer reg.Close()
+	// A Txn-Token presented for replacement is tokex's own: its signature
+	// is checked with the public keys of the policy's keys file.
+	var ownKeys *atomic.Pointer[keys.Set]
+	if tt == api.TokenTypeTxnToken && src.Keys != "" {
+		set, err := keys.LoadFile(src.Keys)
+		if err != nil {
+			fmt.Fprintf(stderr, "tokex explain: %v\n", err)
+			return 2
+		}
+		ownKeys = &atomic.Pointer[keys.Set]{}
+		ownKeys.Store(set)
+	}
 	svc := exchange.New(exchange.Options{
 		State:  &exchange.State{Policy: pol, Issuers: reg},
-		Minter: mint.New(src.Issuer, nil, nil),
+		Minter: mint.New(src.Issuer, ownKeys, nil),
 	})
 	form := api.TokenRequest{
-		GrantType:        api.GrantTypeTokenExchange,
-		SubjectToken:     raw,
-		SubjectTokenType: tt,
-		ActorToken:       actor,
-		ActorTokenType:   att,
-		Audience:         *audience,
-		Scope:            *scope,
+		GrantType:          api.GrantTypeTokenExchange,
+		SubjectToken:       raw,
+		SubjectTokenType:   tt,
+		ActorToken:         actor,
+		ActorTokenType:     att,
+		Audience:           *audience,
+		Resource:           *resource,
+		Scope:              *scope,
+		RequestedTokenType: rtt,
+		RequestContext:     *reqContext,
+		RequestDetails:     *reqDetails,
 	}
 	switch *grant {
 	case "token-exchange":
@@ -192,6 +224,21 @@ func tokenTypeURN(s string) (string, bool) {
 		return api.TokenTypeJWT, true
 	case "id_token", api.TokenTypeIDToken:
 		return api.TokenTypeIDToken, true
+	case "txn_token", api.TokenTypeTxnToken:
+		return api.TokenTypeTxnToken, true
+	}
+	return "", false
+}
+
+// requestedTypeURN maps --requested-token-type to requested_token_type.
+func requestedTypeURN(s string) (string, bool) {
+	switch s {
+	case "", "access_token", api.TokenTypeAccessToken:
+		return "", true
+	case "txn_token", api.TokenTypeTxnToken:
+		return api.TokenTypeTxnToken, true
+	case "id-jag", "id_jag", api.TokenTypeIDJAG:
+		return api.TokenTypeIDJAG, true
 	}
 	return "", false
 }

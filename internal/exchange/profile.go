@@ -181,10 +181,14 @@ func (s *Service) verifyTxnToken(raw string) (*principal.Principal, *txnState, e
 	if s.minter == nil || c.Issuer != s.minter.Issuer() {
 		return nil, nil, bad(issuer.ReasonUntrustedIssuer, "the Txn-Token's iss %q is not this server: only Txn-Tokens tokex minted can be replaced", jws.Clip(c.Issuer))
 	}
+	set := s.minter.Keys()
+	if set == nil {
+		return nil, nil, bad(issuer.ReasonKeysUnavailable, "tokex's own keys are not loaded, so the Txn-Token cannot be checked")
+	}
 	kid, _ := tok.Header["kid"].(string)
 	alg, _ := tok.Header["alg"].(string)
 	var key *keys.SigningKey
-	for _, k := range s.minter.Keys().Published() {
+	for _, k := range set.Published() {
 		if k.KID == kid && k.Alg == alg {
 			key = k
 		}

@@ -102,7 +102,13 @@ func New(issuer string, ks *atomic.Pointer[keys.Set], now func() time.Time) *Min
 }
 
 // Keys is the current key set: its published keys verify what Mint signed.
-func (m *Minter) Keys() *keys.Set { return m.keys.Load() }
+// nil when the minter has none (explain).
+func (m *Minter) Keys() *keys.Set {
+	if m.keys == nil {
+		return nil
+	}
+	return m.keys.Load()
+}
 
 // Issuer is the iss of minted tokens.
 func (m *Minter) Issuer() string { return m.issuer }
