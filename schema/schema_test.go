@@ -311,6 +311,16 @@ rules:
 		{name: "actor_issuers while delegation is forbidden", old: "    scopes:", new: "    actor_issuers: [corp]\n    scopes:"},
 		{name: "unauthenticated rule naming clients", old: "    scopes:", new: "    allow_unauthenticated: true\n    scopes:"},
 		{name: "delegation depth over the cap", old: "rules:\n", new: "token: {max_delegation_depth: 33}\nrules:\n"},
+		{name: "unknown profile", old: "    scopes:", new: "    profile: refresh_token\n    scopes:"},
+		{name: "txn_token rule without trust_domain", old: "    audience: https://inventory.example.com\n", new: "    profile: txn_token\n"},
+		{name: "txn_token rule with audience", old: "    audience:", new: "    profile: txn_token\n    trust_domain: https://trust.example.com\n    audience:"},
+		{name: "txn_token rule sender-constrained", old: "    audience: https://inventory.example.com\n", new: "    profile: txn_token\n    trust_domain: https://trust.example.com\n    sender_constraint: dpop\n"},
+		{name: "txn_token rule with too many replacements", old: "    audience: https://inventory.example.com\n", new: "    profile: txn_token\n    trust_domain: https://trust.example.com\n    max_replacements: 17\n"},
+		{name: "trust_domain on an access-token rule", old: "    scopes:", new: "    trust_domain: https://trust.example.com\n    scopes:"},
+		{name: "id_jag rule without authorization_servers", old: "    audience: https://inventory.example.com\n    scopes: [inventory.read]\n", new: "    profile: id_jag\n"},
+		{name: "id_jag rule with rule-level scopes", old: "    audience: https://inventory.example.com\n", new: "    profile: id_jag\n    authorization_servers: [{issuer: https://as.example.com, client_id: c, scopes: [a]}]\n"},
+		{name: "id_jag server without client_id", old: "    audience: https://inventory.example.com\n    scopes: [inventory.read]\n", new: "    profile: id_jag\n    authorization_servers: [{issuer: https://as.example.com, scopes: [a]}]\n"},
+		{name: "authorization_servers on an access-token rule", old: "    scopes:", new: "    authorization_servers: [{issuer: https://as.example.com, client_id: c, scopes: [a]}]\n    scopes:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -358,6 +368,40 @@ rules:
     delegation: required
     actor_issuers: [corp]
     actor_require: 'actor.sub == "svc"'
+`},
+		{name: "Transaction Token and ID-JAG profiles", doc: `issuer: https://sts.example.com
+issuers:
+  - name: corp
+    issuer_url: https://idp.example.com
+    token_types: [access_token, id_token]
+    id_token_audiences: [chat]
+clients:
+  - id: gateway
+    secret_sha256: 0b8d3f7c6e0a5f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b
+  - id: chat
+    secret_sha256: 0b8d3f7c6e0a5f1d2c3b4a5968778695a4b3c2d1e0f1a2b3c4d5e6f708192a3b
+rules:
+  - name: txn
+    profile: txn_token
+    clients: [gateway]
+    issuers: [corp]
+    trust_domain: https://trust.example.com
+    scopes: [checkout]
+    lifetime: 2m
+    require: 'request_details.amount < 1000'
+    tctx: {tier: claims.tier}
+    rctx: {req_ip: request_context.req_ip}
+    max_replacements: 2
+  - name: xaa
+    profile: id_jag
+    clients: [chat]
+    issuers: [corp]
+    sender_constraint: dpop
+    authorization_servers:
+      - issuer: https://as.wiki.example
+        client_id: chat-at-wiki
+        scopes: [wiki.read]
+        resources: [https://api.wiki.example]
 `},
 		{name: "public federation only, no clients", doc: `issuer: https://sts.example.com
 issuers:
