@@ -267,6 +267,8 @@ func TestVerify(t *testing.T) {
 		{name: "id_token type not allowed for the issuer", idp: b, tokenType: config.TokenTypeIDToken, want: issuer.ReasonTokenType},
 		{name: "jwt type not allowed for the issuer", idp: b, tokenType: config.TokenTypeJWT, want: issuer.ReasonTokenType},
 		{name: "header typ of another kind of JWT", opts: []testidp.SignOption{testidp.Header("typ", "dpop+jwt")}, want: issuer.ReasonTokenType},
+		{name: "a Transaction Token is not a subject token", opts: []testidp.SignOption{testidp.Header("typ", "txntoken+jwt")}, want: issuer.ReasonTokenType},
+		{name: "an ID-JAG is not a subject token", opts: []testidp.SignOption{testidp.Header("typ", "oauth-id-jag+jwt")}, want: issuer.ReasonTokenType},
 		{name: "header typ not a string", opts: []testidp.SignOption{testidp.Header("typ", 1)}, want: issuer.ReasonTokenType},
 
 		// Algorithm.
