@@ -243,3 +243,60 @@ func TestIDJAG(t *testing.T) {
 		})
 	}
 }
+
+// TestExplainProfiles: explain runs each profile's own steps and agrees
+// with Exchange on the answer.
+func TestExplainProfiles(t *testing.T) {
+	idt := who("corp", "https://idp.example.com", "alice", map[string]any{"acr": "urn:mfa"})
+	idt.TokenType, idt.Audience = "id_token", []string{"orders"}
+	user := who("corp", "https://idp.example.com", "alice", map[string]any{"tier": "gold"})
+	svc := profileService(t, tokenVerifier{"idt": idt, "user": user})
+	txn := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: "user", SubjectTokenType: api.TokenTypeAccessToken,
+		RequestedTokenType: api.TokenTypeTxnToken, Audience: "https://trust.example.com", Scope: "checkout",
+		RequestContext: `{"req_ip":"203.0.113.7"}`, RequestDetails: `{"amount":1}`}
+	jag := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: "idt", SubjectTokenType: api.TokenTypeIDToken,
+		RequestedTokenType: api.TokenTypeIDJAG, Audience: "https://as.wiki.example", Scope: "wiki.read"}
+	tests := []struct {
+		name, client string
+		form         api.TokenRequest
+		wantCheck    string // a check of the explanation: step/name
+		wantReason   string // "" granted
+		wantClaims   map[string]string
+	}{
+		{name: "txn_token granted", client: "gateway", form: txn, wantCheck: "policy/txn_token",
+			wantClaims: map[string]string{"aud": "https://trust.example.com", "req_wl": "gateway", "tctx": "map[tier:gold]", "rctx": "map[req_ip:203.0.113.7]"}},
+		{name: "txn_token condition not met", client: "gateway", form: func() api.TokenRequest { f := txn; f.RequestDetails = `{"amount":9999}`; return f }(),
+			wantCheck: "policy/condition", wantReason: "condition_not_met"},
+		{name: "id_jag granted", client: "orders", form: jag, wantCheck: "subject token/id_token aud",
+			wantClaims: map[string]string{"aud": "https://as.wiki.example", "client_id": "orders-at-wiki", "acr": "urn:mfa", "scope": "wiki.read"}},
+		{name: "id_jag for another client", client: "gateway", form: jag, wantCheck: "subject token/id_token aud", wantReason: "id_token_not_for_client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			x := svc.Explain(context.Background(), exchange.ExplainRequest{ClientID: tc.client, Form: tc.form})
+			found := false
+			for _, c := range x.Checks {
+				found = found || c.Step+"/"+c.Name == tc.wantCheck
+			}
+			if !found {
+				t.Errorf("no check %s in %+v", tc.wantCheck, x.Checks)
+			}
+			_, err := svc.Exchange(context.Background(), exchange.Request{Form: tc.form, Credentials: creds(tc.client)})
+			if tc.wantReason != "" {
+				if x.Err == nil || x.Err.Reason != tc.wantReason {
+					t.Fatalf("explain: %v, want %s", x.Err, tc.wantReason)
+				}
+				wantRefusal(t, nil, err, x.Err.Code, tc.wantReason)
+				return
+			}
+			if x.Err != nil || err != nil {
+				t.Fatalf("explain: %v, exchange: %v", x.Err, err)
+			}
+			for k, v := range tc.wantClaims {
+				if fmt.Sprint(x.Claims[k]) != v {
+					t.Errorf("claim %s = %v, want %s", k, x.Claims[k], v)
+				}
+			}
+		})
+	}
+}
