@@ -198,10 +198,10 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 	prof, err := requestProfile(f, rec.profile)
+	rec.profile = prof.name
 	if err != nil {
 		return nil, err
 	}
-	rec.profile = prof.name
 	// A DPoP proof is checked before the subject token: a request for a
 	// nonce (RFC 9449 §8) costs no token validation.
 	var pf proofs

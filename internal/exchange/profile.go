@@ -53,7 +53,8 @@ func (p *profileRequest) policyProfile() string {
 // requestProfile reads requested_token_type and the parameters that belong
 // to it; checkRequest has vetted the rest. A parameter of one profile sent
 // with another is refused rather than ignored: the caller expects it to
-// matter.
+// matter. The profile is returned with a refusal too, so that the audit
+// event and the metrics name what was asked for.
 func requestProfile(f *api.TokenRequest, grantProfile string) (*profileRequest, error) {
 	p := &profileRequest{name: grantProfile}
 	switch f.RequestedTokenType {
@@ -65,32 +66,32 @@ func requestProfile(f *api.TokenRequest, grantProfile string) (*profileRequest, 
 	if p.name != ProfileTxnToken {
 		switch {
 		case f.RequestContext != "" || f.RequestDetails != "":
-			return nil, refuse(api.ErrInvalidRequest, "invalid_parameter", "request_context and request_details belong to Transaction Token requests (requested_token_type %s)", api.TokenTypeTxnToken)
+			return p, refuse(api.ErrInvalidRequest, "invalid_parameter", "request_context and request_details belong to Transaction Token requests (requested_token_type %s)", api.TokenTypeTxnToken)
 		case f.SubjectTokenType == api.TokenTypeTxnToken:
-			return nil, refuse(api.ErrInvalidRequest, "unsupported_token_type", "a Txn-Token is exchanged only for a replacement Txn-Token (requested_token_type %s): it is never an access token or a grant", api.TokenTypeTxnToken)
+			return p, refuse(api.ErrInvalidRequest, "unsupported_token_type", "a Txn-Token is exchanged only for a replacement Txn-Token (requested_token_type %s): it is never an access token or a grant", api.TokenTypeTxnToken)
 		}
 	}
 	switch p.name {
 	case ProfileTxnToken:
 		if f.Scope == "" {
-			return nil, refuse(api.ErrInvalidRequest, "missing_parameter", "scope is required for a Txn-Token: it names the purpose of the transaction")
+			return p, refuse(api.ErrInvalidRequest, "missing_parameter", "scope is required for a Txn-Token: it names the purpose of the transaction")
 		}
 		if f.Resource != "" {
-			return nil, refuse(api.ErrInvalidTarget, "invalid_parameter", "a Txn-Token is for a trust domain: name it with audience, not resource")
+			return p, refuse(api.ErrInvalidTarget, "invalid_parameter", "a Txn-Token is for a trust domain: name it with audience, not resource")
 		}
 		var err error
 		if p.context, err = contextObject(api.ParamRequestContext, f.RequestContext); err != nil {
-			return nil, err
+			return p, err
 		}
 		if p.details, err = contextObject(api.ParamRequestDetails, f.RequestDetails); err != nil {
-			return nil, err
+			return p, err
 		}
 	case ProfileIDJAG:
 		switch {
 		case f.Audience == "":
-			return nil, refuse(api.ErrInvalidRequest, "missing_parameter", "audience is required for an ID-JAG: the issuer identifier of the resource authorization server it is for")
+			return p, refuse(api.ErrInvalidRequest, "missing_parameter", "audience is required for an ID-JAG: the issuer identifier of the resource authorization server it is for")
 		case f.SubjectTokenType != api.TokenTypeIDToken:
-			return nil, refuse(api.ErrInvalidRequest, "unsupported_token_type", "an ID-JAG is issued for an ID token: send subject_token_type %s with an ID token issued to this client", api.TokenTypeIDToken)
+			return p, refuse(api.ErrInvalidRequest, "unsupported_token_type", "an ID-JAG is issued for an ID token: send subject_token_type %s with an ID token issued to this client", api.TokenTypeIDToken)
 		}
 	}
 	return p, nil
