@@ -1,0 +1,323 @@
+package e2e
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokex/tokex/api"
+	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/sdk/verify"
+)
+
+// The profiles' targets: a trust domain for Transaction Tokens, a resource
+// authorization server (and its API) for ID-JAGs.
+const (
+	trustDomain = "https://trust.example.com"
+	wikiAS      = "https://as.wiki.example"
+	wikiAPI     = "https://api.wiki.example"
+)
+
+// Rules of the profile tests, appended to the default policy's: one mints
+// Txn-Tokens, one ID-JAGs, and one ordinary access tokens whose aud is the
+// trust domain, so that only the token type tells them from Txn-Tokens.
+const (
+	txnRule = `  - name: checkout-txn
+    profile: txn_token
+    clients: [orders, billing]
+    issuers: [corp]
+    trust_domain: ` + trustDomain + `
+    scopes: [checkout, refund]
+    require: 'request_details.amount < 1000'
+    max_replacements: 1
+    tctx: {tier: claims.tier}
+    rctx: {req_ip: request_context.req_ip}
+`
+	trustAccessRule = `  - name: orders-to-trust
+    clients: [orders]
+    issuers: [corp]
+    audience: ` + trustDomain + `
+    scopes: [checkout]
+`
+)
+
+// txnContext is the request_context a gateway sends: the rule copies only
+// req_ip into rctx.
+const txnContext = `{"req_ip":"203.0.113.7","user_agent":"curl/8.7-unnamed-member"}`
+
+// txnRequest asks for a Txn-Token for subject; kv overrides parameters.
+func txnRequest(subject string, kv ...string) url.Values {
+	return exchangeForm(subject, append([]string{
+		api.ParamRequestedTokenType, api.TokenTypeTxnToken, api.ParamAudience, trustDomain, api.ParamScope, "checkout refund",
+		api.ParamRequestContext, txnContext, api.ParamRequestDetails, `{"amount":42}`,
+	}, kv...)...)
+}
+
+// replacement asks for a replacement of the Txn-Token txn with scope.
+func replacement(txn, scope string) url.Values {
+	return txnRequest(txn, api.ParamSubjectTokenType, api.TokenTypeTxnToken, api.ParamScope, scope,
+		api.ParamRequestContext, absent, api.ParamRequestDetails, `{"amount":7}`)
+}
+
+// withTxnHeader is a request to a workload carrying raw in its Txn-Token
+// header; withBearer one carrying it as an access token.
+func withTxnHeader(raw string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://workload.internal/checkout", nil)
+	r.Header.Set(verify.TxnTokenHeader, raw)
+	return r
+}
+
+func withBearer(raw string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "http://workload.internal/checkout", nil)
+	r.Header.Set("Authorization", "Bearer "+raw)
+	return r
+}
+
+// wantVerifyRefusal checks an sdk/verify refusal: its reason and a fragment
+// of its description.
+func wantVerifyRefusal(t *testing.T, err error, reason verify.Reason, desc string) {
+	t.Helper()
+	var ve *verify.Error
+	if !errors.As(err, &ve) {
+		t.Fatalf("err = %v, want a *verify.Error", err)
+	}
+	if ve.Reason != reason || ve.Status != http.StatusUnauthorized || !strings.Contains(ve.Description, desc) {
+		t.Errorf("refusal %d %s %q, want 401 %s mentioning %q", ve.Status, ve.Reason, ve.Description, reason, desc)
+	}
+}
+
+// explanation is `tokex explain --json`.
+type explanation struct {
+	Checks []struct {
+		Step   string `json:"step"`
+		Check  string `json:"check"`
+		Result string `json:"result"`
+		Detail string `json:"detail"`
+	} `json:"checks"`
+	Rule   string         `json:"rule"`
+	Claims map[string]any `json:"claims"`
+	Error  *struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+	} `json:"error"`
+}
+
+// explainJSON runs `tokex explain --json` of the running instance's policy
+// with token on stdin; the output never holds the token.
+func (x *instance) explainJSON(t *testing.T, token string, wantCode int, args ...string) explanation {
+	t.Helper()
+	args = append([]string{"explain", "--config", x.Config, "--token", "-", "--json"}, args...)
+	code, out, errOut := runCommand(t, token, args...)
+	if code != wantCode {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, wantCode, out, errOut)
+	}
+	if strings.Contains(out+errOut, token[strings.LastIndexByte(token, '.')+1:]) {
+		t.Errorf("the output holds the token")
+	}
+	var e explanation
+	if err := json.Unmarshal([]byte(out), &e); err != nil {
+		t.Fatalf("explain --json: %v\n%s", err, out)
+	}
+	return e
+}
+
+// result is the result of the check step/name, "" if there is none.
+func (e explanation) result(step, name string) string {
+	for _, c := range e.Checks {
+		if c.Step == step && c.Check == name {
+			return c.Result
+		}
+	}
+	return ""
+}
+
+// TestTxnTokenProfile: Transaction Tokens from the built binary
+// (draft-ietf-oauth-transaction-tokens-10): minted with only the context
+// members the rule names, verified by a workload with sdk/verify, replaced
+// once by another client (same txn, narrower scope, req_wl grows) and not
+// twice, never widened; the request's own parameters refused when wrong; a
+// Txn-Token and an access token with the same aud never taken for each
+// other; audit events, metrics and explain name the profile. The harness
+// checks that no token reaches the output.
+func TestTxnTokenProfile(t *testing.T) {
+	t.Parallel()
+	up := newIdPs(t)
+	admin := "127.0.0.1:" + freePort(t)
+	x := start(t, startOpts{policy: up.policy("", txnRule+trustAccessRule), env: []string{"TOKEX_ADMIN_ADDR=" + admin}})
+	c := up.corp.Claims("alice", x.Issuer)
+	c["tier"], c["email"] = "gold", "alice@example.com"
+	subject := up.corp.Sign(c)
+
+	r := x.post(t, request{form: txnRequest(subject)}.as(orders))
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	if r.str("issued_token_type") != api.TokenTypeTxnToken || r.str("token_type") != api.TokenTypeNA || r.JSON["expires_in"] != 60.0 || r.str("scope") != "checkout refund" {
+		t.Errorf("answer = %s", r.Body)
+	}
+	first := r.str("access_token")
+	tok, claims := x.verifyMinted(t, first, x.Issuer, trustDomain)
+	if tok.Header["typ"] != api.TypTxnToken {
+		t.Errorf("typ = %v, want %s", tok.Header["typ"], api.TypTxnToken)
+	}
+	txn, _ := claims["txn"].(string)
+	if txn == "" || claims["sub"] != "alice" || claims["req_wl"] != orders.id || claims["scope"] != "checkout refund" || claims["jti"] == nil {
+		t.Errorf("claims = %v", claims)
+	}
+	if fmt.Sprint(claims["tctx"]) != "map[tier:gold]" || fmt.Sprint(claims["rctx"]) != "map[req_ip:203.0.113.7]" {
+		t.Errorf("tctx = %v, rctx = %v: only the members the rule names", claims["tctx"], claims["rctx"])
+	}
+	for _, k := range []string{"client_id", "cnf", "email", "user_agent"} {
+		if _, ok := claims[k]; ok {
+			t.Errorf("claim %s in a Txn-Token", k)
+		}
+	}
+	if payload, _ := json.Marshal(claims); strings.Contains(string(payload), "unnamed-member") {
+		t.Errorf("an unnamed request_context member leaked into the Txn-Token: %s", payload)
+	}
+	wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "granted", "profile": "txn_token", "rule": "checkout-txn", "client_id": orders.id, "txn": txn})
+
+	// The workload: verifies Txn-Tokens of the trust domain, and access
+	// tokens for it as its API.
+	v, err := verify.New(t.Context(), verify.Config{Issuer: x.Issuer, Audience: trustDomain, TrustDomain: trustDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.VerifyTxnToken(t.Context(), withTxnHeader(first))
+	if err != nil {
+		t.Fatalf("VerifyTxnToken: %v", err)
+	}
+	if got.Txn != txn || got.Subject != "alice" || got.Audience != trustDomain || !slices.Equal(got.Scopes, []string{"checkout", "refund"}) ||
+		!slices.Equal(got.RequestingWorkloads, []string{orders.id}) || got.Replacements != 0 ||
+		fmt.Sprint(got.Context) != "map[tier:gold]" || fmt.Sprint(got.RequestContext) != "map[req_ip:203.0.113.7]" {
+		t.Errorf("verified Txn-Token = %+v", got)
+	}
+
+	// Replaced once, by another client.
+	r = x.post(t, request{form: replacement(first, "refund")}.as(billing))
+	if r.Status != http.StatusOK {
+		t.Fatalf("replacement: status %d: %s", r.Status, r.Body)
+	}
+	replaced := r.str("access_token")
+	_, rc := x.verifyMinted(t, replaced, x.Issuer, trustDomain)
+	if rc["txn"] != txn || fmt.Sprint(rc["req_wl"]) != "[orders billing]" || rc["scope"] != "refund" || fmt.Sprint(rc["tctx"]) != "map[tier:gold]" || fmt.Sprint(rc["rctx"]) != "map[req_ip:203.0.113.7]" {
+		t.Errorf("replacement claims = %v", rc)
+	}
+	if _, ok := rc["req_wl"].([]any); !ok {
+		t.Errorf("a replacement's req_wl = %#v, want an array", rc["req_wl"])
+	}
+	if rc["exp"].(float64) > claims["exp"].(float64) {
+		t.Errorf("the replacement expires at %v, after the Txn-Token it replaces (%v)", rc["exp"], claims["exp"])
+	}
+	wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "granted", "profile": "txn_token", "rule": "checkout-txn", "client_id": billing.id, "txn": txn})
+	got, err = v.VerifyTxnToken(t.Context(), withTxnHeader(replaced))
+	if err != nil {
+		t.Fatalf("VerifyTxnToken of the replacement: %v", err)
+	}
+	if got.Txn != txn || got.Replacements != 1 || !slices.Equal(got.RequestingWorkloads, []string{orders.id, billing.id}) || !slices.Equal(got.Scopes, []string{"refund"}) {
+		t.Errorf("verified replacement = %+v", got)
+	}
+
+	// An access token of the same tokex, with the same aud.
+	r = x.post(t, request{form: exchangeForm(subject, "audience", trustDomain)}.as(orders))
+	if r.Status != http.StatusOK || r.str("issued_token_type") != api.TokenTypeAccessToken {
+		t.Fatalf("access token: status %d: %s", r.Status, r.Body)
+	}
+	accessTok := r.str("access_token")
+	if _, err := v.Verify(t.Context(), withBearer(accessTok)); err != nil {
+		t.Fatalf("the access token does not verify as one: %v", err)
+	}
+
+	t.Run("never outlives the subject token", func(t *testing.T) {
+		c := up.corp.Claims("alice", x.Issuer)
+		c["exp"] = time.Now().Add(20 * time.Second).Unix()
+		r := x.post(t, request{form: txnRequest(up.corp.Sign(c))}.as(orders))
+		if r.Status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if exp, _ := r.JSON["expires_in"].(float64); exp <= 0 || exp > 20 {
+			t.Errorf("expires_in = %v, want at most 20", r.JSON["expires_in"])
+		}
+	})
+
+	t.Run("token types are not confused", func(t *testing.T) {
+		_, err := v.Verify(t.Context(), withBearer(first))
+		wantVerifyRefusal(t, err, verify.ReasonType, "this is a Transaction Token (typ txntoken+jwt), not an access token")
+		_, err = v.VerifyTxnToken(t.Context(), withTxnHeader(accessTok))
+		wantVerifyRefusal(t, err, verify.ReasonType, "this is an access token (typ at+jwt), not a Transaction Token")
+	})
+
+	big := `{"req_ip":"` + strings.Repeat("x", 4096) + `"}`
+	for _, tc := range []struct {
+		name    string
+		req     request
+		status  int
+		code    api.ErrorCode
+		reason  string
+		profile string // of the audit event
+		desc    []string
+	}{
+		{name: "a second replacement: past max_replacements", req: request{form: replacement(replaced, "refund")}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "txn_token_replacement_limit", desc: []string{"replaced 1 times", "max_replacements 1"}},
+		{name: "a replacement widens the scope", req: request{form: replacement(replaced, "checkout")}.as(orders),
+			status: 400, code: api.ErrInvalidScope, reason: "txn_token_scope_widened", desc: []string{"may only narrow the scope", `"checkout"`}},
+		{name: "request_context oversized", req: request{form: txnRequest(subject, api.ParamRequestContext, big)}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "invalid_parameter", desc: []string{"request_context", "more than the 4096 allowed"}},
+		{name: "request_context not an object", req: request{form: txnRequest(subject, api.ParamRequestContext, `["203.0.113.7"]`)}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "invalid_parameter", desc: []string{"request_context must be a JSON object"}},
+		{name: "no scope", req: request{form: txnRequest(subject, api.ParamScope, absent)}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "missing_parameter", desc: []string{"scope is required", "purpose"}},
+		{name: "request_details fail the rule's condition", req: request{form: txnRequest(subject, api.ParamRequestDetails, `{"amount":5000}`)}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "condition_not_met", desc: []string{"checkout-txn"}},
+		{name: "a Txn-Token as the subject of an access token request", req: request{form: exchangeForm(first, api.ParamSubjectTokenType, api.TokenTypeTxnToken, "audience", trustDomain)}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: "unsupported_token_type", profile: "token_exchange", desc: []string{"a Txn-Token is exchanged only for a replacement Txn-Token"}},
+		{name: "an access token sent as a Txn-Token", req: request{form: replacement(accessTok, "checkout")}.as(orders),
+			status: 400, code: api.ErrInvalidRequest, reason: string(issuer.ReasonTokenType), desc: []string{"subject_token", `"at+jwt"`, "only a Txn-Token can be replaced"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := x.post(t, tc.req)
+			wantError(t, r, tc.status, tc.code, tc.desc...)
+			wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "refused", "reason": tc.reason, "profile": cmp.Or(tc.profile, "txn_token")})
+		})
+	}
+
+	t.Run("explain", func(t *testing.T) {
+		e := x.explainJSON(t, subject, 0, "--client", orders.id, "--requested-token-type", "txn_token", "--audience", trustDomain,
+			"--scope", "checkout refund", "--request-context", txnContext, "--request-details", `{"amount":42}`)
+		if e.Rule != "checkout-txn" || e.result("policy", "txn_token") != "pass" || e.Claims["aud"] != trustDomain || e.Claims["req_wl"] != orders.id ||
+			fmt.Sprint(e.Claims["tctx"]) != "map[tier:gold]" || fmt.Sprint(e.Claims["rctx"]) != "map[req_ip:203.0.113.7]" || e.Claims["scope"] != "checkout refund" {
+			t.Errorf("explain = %+v", e)
+		}
+		e = x.explainJSON(t, first, 0, "--client", billing.id, "--token-type", "txn_token", "--requested-token-type", "txn_token", "--audience", trustDomain,
+			"--scope", "refund", "--request-details", `{"amount":7}`)
+		if e.Rule != "checkout-txn" || e.result("subject token", "txn_token") != "pass" || e.Claims["txn"] != txn || fmt.Sprint(e.Claims["req_wl"]) != "[orders billing]" {
+			t.Errorf("explain of a replacement = %+v", e)
+		}
+		e = x.explainJSON(t, replaced, 1, "--client", orders.id, "--token-type", "txn_token", "--requested-token-type", "txn_token", "--audience", trustDomain,
+			"--scope", "refund", "--request-details", `{"amount":7}`)
+		if e.result("policy", "txn_token") != "FAIL" || e.Error == nil || !strings.Contains(e.Error.Description, "max_replacements 1") {
+			t.Errorf("explain of a replacement past the limit = %+v", e)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		for sample, want := range map[string]float64{
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted",tokex_profile="txn_token",tokex_reason="",tokex_rule="checkout-txn"}`:                                                      2, // the first Txn-Token, and "never outlives the subject token"
+			`tokex_exchanges_total{tokex_client_id="billing",tokex_error_code="",tokex_issuer="tokex:txn_token",tokex_outcome="granted",tokex_profile="txn_token",tokex_reason="",tokex_rule="checkout-txn"}`:                                          1,
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="tokex:txn_token",tokex_outcome="refused",tokex_profile="txn_token",tokex_reason="txn_token_replacement_limit",tokex_rule="checkout-txn"}`: 1,
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="",tokex_outcome="refused",tokex_profile="txn_token",tokex_reason="missing_parameter",tokex_rule=""}`:                                      1,
+		} {
+			if got := metricValue(t, admin, sample); got != want {
+				t.Errorf("%s = %v, want %v", sample, got, want)
+			}
+		}
+	})
+}
