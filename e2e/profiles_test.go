@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/issuer"
+	"github.com/tokex/tokex/internal/testidp"
 	"github.com/tokex/tokex/sdk/verify"
 )
 
@@ -41,6 +43,16 @@ const (
     tctx: {tier: claims.tier}
     rctx: {req_ip: request_context.req_ip}
 `
+	jagRule = `  - name: orders-to-wiki
+    profile: id_jag
+    clients: [orders]
+    issuers: [workforce]
+    authorization_servers:
+      - issuer: ` + wikiAS + `
+        client_id: orders-at-wiki
+        scopes: [wiki.read, wiki.write]
+        resources: [` + wikiAPI + `]
+`
 	trustAccessRule = `  - name: orders-to-trust
     clients: [orders]
     issuers: [corp]
@@ -48,6 +60,16 @@ const (
     scopes: [checkout]
 `
 )
+
+// workforceIssuer is a trusted issuer of ID tokens (and access tokens)
+// issued to the clients orders and billing: the subjects of ID-JAGs.
+func workforceIssuer(wf *testidp.IdP) string {
+	return fmt.Sprintf(`  - name: workforce
+    issuer_url: %q
+    jwks_uri: %q
+    token_types: [access_token, id_token]
+    id_token_audiences: [orders, billing]`, wf.Issuer(), wf.JWKSURI())
+}
 
 // txnContext is the request_context a gateway sends: the rule copies only
 // req_ip into rctx.
@@ -318,6 +340,153 @@ func TestTxnTokenProfile(t *testing.T) {
 			if got := metricValue(t, admin, sample); got != want {
 				t.Errorf("%s = %v, want %v", sample, got, want)
 			}
+		}
+	})
+}
+
+// TestIDJAGProfile: Identity Assertion JWT Authorization Grants from the
+// built binary (draft-ietf-oauth-identity-assertion-authz-grant-04): an ID
+// token issued to the client is exchanged for an ID-JAG a resource
+// authorization server verifies with tokex's JWKS; what the rule does not
+// allow is refused, and an ID token issued to another client too; an
+// ID-JAG is no access token; a DPoP proof binds it; explain, audit events,
+// metrics and metadata name the profile.
+func TestIDJAGProfile(t *testing.T) {
+	t.Parallel()
+	up := newIdPs(t)
+	wf := testidp.New(t)
+	admin := "127.0.0.1:" + freePort(t)
+	x := start(t, startOpts{policy: up.policy(workforceIssuer(wf), jagRule), env: []string{"TOKEX_ADMIN_ADDR=" + admin}})
+	authTime := time.Now().Add(-5 * time.Minute).Unix()
+	idToken := func(aud string) string {
+		c := wf.Claims("alice", aud)
+		c["nonce"], c["auth_time"], c["acr"], c["amr"], c["tid"] = "n-0S6_WzA2Mj", authTime, "urn:example:mfa", []string{"pwd", "otp"}, "tenant-1"
+		return wf.Sign(c)
+	}
+	jagRequest := func(subject string, kv ...string) url.Values {
+		return exchangeForm(subject, append([]string{
+			api.ParamSubjectTokenType, api.TokenTypeIDToken, api.ParamRequestedTokenType, api.TokenTypeIDJAG,
+			api.ParamAudience, wikiAS, api.ParamResource, wikiAPI, api.ParamScope, "wiki.read",
+		}, kv...)...)
+	}
+
+	idt := idToken(orders.id)
+	r := x.post(t, request{form: jagRequest(idt)}.as(orders))
+	if r.Status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	if r.str("issued_token_type") != api.TokenTypeIDJAG || r.str("token_type") != api.TokenTypeNA || r.str("scope") != "wiki.read" {
+		t.Errorf("answer = %s", r.Body)
+	}
+	// The resource authorization server verifies it with tokex's JWKS.
+	jag := r.str("access_token")
+	tok, claims := x.verifyMinted(t, jag, x.Issuer, wikiAS)
+	if tok.Header["typ"] != api.TypIDJAG {
+		t.Errorf("typ = %v, want %s", tok.Header["typ"], api.TypIDJAG)
+	}
+	for k, want := range map[string]string{"iss": x.Issuer, "sub": "alice", "aud": wikiAS, "client_id": "orders-at-wiki", "resource": wikiAPI, "scope": "wiki.read",
+		"acr": "urn:example:mfa", "amr": "[pwd otp]", "auth_time": fmt.Sprint(float64(authTime)), "tenant": "tenant-1"} {
+		if fmt.Sprint(claims[k]) != want {
+			t.Errorf("claim %s = %v, want %s", k, claims[k], want)
+		}
+	}
+	for _, k := range []string{"jti", "exp", "iat"} {
+		if claims[k] == nil {
+			t.Errorf("no claim %s", k)
+		}
+	}
+	for _, k := range []string{"cnf", "nonce"} {
+		if _, ok := claims[k]; ok {
+			t.Errorf("claim %s in an ID-JAG minted without a DPoP proof", k)
+		}
+	}
+	wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "granted", "profile": "id_jag", "rule": "orders-to-wiki", "audience": wikiAS, "client_id": orders.id})
+
+	t.Run("an ID-JAG is no access token", func(t *testing.T) {
+		v, err := verify.New(t.Context(), verify.Config{Issuer: x.Issuer, Audience: wikiAS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(t.Context(), withBearer(jag))
+		wantVerifyRefusal(t, err, verify.ReasonType, "this is an Identity Assertion JWT Authorization Grant (typ oauth-id-jag+jwt), not an access token")
+	})
+
+	t.Run("DPoP-bound", func(t *testing.T) {
+		key := testidp.NewDPoPKey(t, false)
+		proof := key.Proof(t, http.MethodPost, x.Issuer+"/token", time.Now(), nil, nil)
+		r := x.post(t, request{form: jagRequest(idToken(orders.id)), header: map[string]string{"DPoP": proof}}.as(orders))
+		if r.Status != http.StatusOK || r.str("token_type") != api.TokenTypeNA {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		_, claims := x.verifyMinted(t, r.str("access_token"), x.Issuer, wikiAS)
+		if cnf, _ := claims["cnf"].(map[string]any); cnf["jkt"] != key.JKT() {
+			t.Errorf("cnf = %v, want jkt %s", claims["cnf"], key.JKT())
+		}
+		wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "granted", "profile": "id_jag", "binding": "bound"})
+	})
+
+	for _, tc := range []struct {
+		name   string
+		form   url.Values
+		status int
+		code   api.ErrorCode
+		reason string
+		desc   []string
+		audit  map[string]any // more fields of the audit event
+	}{
+		{name: "an ID token issued to another client", form: jagRequest(idToken(billing.id)),
+			status: 400, code: api.ErrInvalidRequest, reason: "id_token_not_for_client", desc: []string{`does not name client "orders"`, "billing"},
+			audit: map[string]any{"issuer": "workforce", "subject": "alice"}},
+		{name: "an access token as the subject", form: jagRequest(wf.Sign(wf.Claims("alice", x.Issuer)), api.ParamSubjectTokenType, api.TokenTypeAccessToken),
+			status: 400, code: api.ErrInvalidRequest, reason: "unsupported_token_type", desc: []string{"an ID-JAG is issued for an ID token"}},
+		{name: "an authorization server the rule does not name", form: jagRequest(idToken(orders.id), api.ParamAudience, "https://as.other.example"),
+			status: 400, code: api.ErrInvalidTarget, reason: "no_rule", desc: []string{"https://as.other.example"}},
+		{name: "a resource the authorization server does not list", form: jagRequest(idToken(orders.id), api.ParamResource, "https://evil.example/api"),
+			status: 400, code: api.ErrInvalidTarget, reason: "no_rule", desc: []string{"does not allow resource", "https://evil.example/api"}},
+		{name: "a scope the authorization server may not receive", form: jagRequest(idToken(orders.id), api.ParamScope, "wiki.admin"),
+			status: 400, code: api.ErrInvalidScope, reason: "no_scope", desc: []string{"none of the requested scopes", "wiki.read wiki.write"}},
+		{name: "no audience", form: jagRequest(idToken(orders.id), api.ParamAudience, absent),
+			status: 400, code: api.ErrInvalidRequest, reason: "missing_parameter", desc: []string{"audience is required for an ID-JAG"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := x.post(t, request{form: tc.form}.as(orders))
+			wantError(t, r, tc.status, tc.code, tc.desc...)
+			want := map[string]any{"outcome": "refused", "reason": tc.reason, "profile": "id_jag"}
+			maps.Copy(want, tc.audit)
+			wantAudit(t, x.audit(t, r.TraceID), want)
+		})
+	}
+
+	t.Run("explain", func(t *testing.T) {
+		args := []string{"--client", orders.id, "--token-type", "id_token", "--requested-token-type", "id-jag", "--audience", wikiAS, "--resource", wikiAPI, "--scope", "wiki.read"}
+		e := x.explainJSON(t, idt, 0, args...)
+		if e.Rule != "orders-to-wiki" || e.result("subject token", "id_token aud") != "pass" || e.result("policy", "id_jag") != "pass" ||
+			e.Claims["aud"] != wikiAS || e.Claims["client_id"] != "orders-at-wiki" || e.Claims["resource"] != wikiAPI || e.Claims["acr"] != "urn:example:mfa" {
+			t.Errorf("explain = %+v", e)
+		}
+		e = x.explainJSON(t, idToken(billing.id), 1, args...)
+		if e.result("subject token", "id_token aud") != "FAIL" || e.Error == nil || e.Error.Error != string(api.ErrInvalidRequest) || !strings.Contains(e.Error.Description, `does not name client "orders"`) || e.Claims != nil {
+			t.Errorf("explain of an ID token for another client = %+v", e)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		for sample, want := range map[string]float64{
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="workforce",tokex_outcome="granted",tokex_profile="id_jag",tokex_reason="",tokex_rule="orders-to-wiki"}`:                         2,
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="workforce",tokex_outcome="refused",tokex_profile="id_jag",tokex_reason="id_token_not_for_client",tokex_rule=""}`: 1,
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="",tokex_outcome="refused",tokex_profile="id_jag",tokex_reason="missing_parameter",tokex_rule=""}`:                1,
+		} {
+			if got := metricValue(t, admin, sample); got != want {
+				t.Errorf("%s = %v, want %v", sample, got, want)
+			}
+		}
+	})
+
+	t.Run("metadata", func(t *testing.T) {
+		md := x.get(t, "/.well-known/oauth-authorization-server", nil)
+		want := []any{api.TokenTypeAccessToken, api.TokenTypeTxnToken, api.TokenTypeIDJAG}
+		if got, _ := md.JSON["identity_chaining_requested_token_types_supported"].([]any); !slices.Equal(got, want) {
+			t.Errorf("identity_chaining_requested_token_types_supported = %v, want %v", md.JSON["identity_chaining_requested_token_types_supported"], want)
 		}
 	})
 }
