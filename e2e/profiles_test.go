@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -489,4 +491,62 @@ func TestIDJAGProfile(t *testing.T) {
 			t.Errorf("identity_chaining_requested_token_types_supported = %v, want %v", md.JSON["identity_chaining_requested_token_types_supported"], want)
 		}
 	})
+}
+
+// TestProfilePolicyCheck: `tokex policy check` of the built binary accepts
+// the profile rules of these tests and refuses one missing what its profile
+// needs, or carrying what it cannot use, naming the key path.
+func TestProfilePolicyCheck(t *testing.T) {
+	t.Parallel()
+	up := newIdPs(t)
+	wf := testidp.New(t)
+	dir := t.TempDir()
+	// rules[3] is txnRule, rules[4] jagRule, rules[5] trustAccessRule.
+	rules := txnRule + jagRule + trustAccessRule
+	check := func(t *testing.T, rules string) (int, string) {
+		t.Helper()
+		f := filepath.Join(dir, strings.NewReplacer(" ", "_", "/", "_").Replace(t.Name())+".yaml")
+		if err := os.WriteFile(f, []byte(up.policy(workforceIssuer(wf), rules)("https://sts.example.com")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := runCommand(t, "", "policy", "check", f)
+		return code, out
+	}
+	if code, out := check(t, rules); code != 0 || !strings.Contains(out, "checkout-txn, orders-to-wiki, orders-to-trust") {
+		t.Fatalf("the profile rules: exit %d\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		name, old, new string
+		want           []string // in the output
+	}{
+		{name: "txn_token without trust_domain", old: "    trust_domain: " + trustDomain + "\n    scopes: [checkout, refund]\n", new: "    scopes: [checkout, refund]\n",
+			want: []string{"rules[3].trust_domain", "required"}},
+		{name: "txn_token with sender_constraint dpop", old: "    max_replacements: 1\n", new: "    max_replacements: 1\n    sender_constraint: dpop\n",
+			want: []string{"rules[3].sender_constraint", "not sender-constrained"}},
+		{name: "txn_token with lifetime 10m", old: "    max_replacements: 1\n", new: "    max_replacements: 1\n    lifetime: 10m\n",
+			want: []string{"rules[3].lifetime", "longer than 5m0s"}},
+		{name: "id_jag without authorization_servers", old: jagRule[strings.Index(jagRule, "    authorization_servers:"):], new: "",
+			want: []string{"rules[4].authorization_servers", "at least one is required"}},
+		{name: "id_jag with audience", old: "    profile: id_jag\n", new: "    profile: id_jag\n    audience: " + wikiAS + "\n",
+			want: []string{"rules[4].audience", "authorization_servers[].issuer"}},
+		{name: "id_jag over an issuer without id_token", old: "    issuers: [workforce]\n", new: "    issuers: [corp]\n",
+			want: []string{"rules[4].issuers[0]", `issuer "corp" does not accept ID tokens`}},
+		{name: "trust_domain on an access-token rule", old: "    audience: " + trustDomain + "\n", new: "    audience: " + trustDomain + "\n    trust_domain: " + trustDomain + "\n",
+			want: []string{"rules[5].trust_domain", "belongs to profile txn_token rules"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Count(rules, tc.old) != 1 {
+				t.Fatalf("%q is not in the rules once", tc.old)
+			}
+			code, out := check(t, strings.Replace(rules, tc.old, tc.new, 1))
+			if code != 1 {
+				t.Errorf("exit %d, want 1\n%s", code, out)
+			}
+			for _, w := range append([]string{": 1 problem\n"}, tc.want...) {
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not mention %q:\n%s", w, out)
+				}
+			}
+		})
+	}
 }
