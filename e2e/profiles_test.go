@@ -272,6 +272,18 @@ func TestTxnTokenProfile(t *testing.T) {
 		}
 	})
 
+	t.Run("a DPoP proof does not bind a Txn-Token", func(t *testing.T) {
+		proof := testidp.NewDPoPKey(t, false).Proof(t, http.MethodPost, x.Issuer+"/token", time.Now(), nil, nil)
+		r := x.post(t, request{form: txnRequest(subject), header: map[string]string{"DPoP": proof}}.as(orders))
+		if r.Status != http.StatusOK || r.str("token_type") != api.TokenTypeNA {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		if _, claims := x.verifyMinted(t, r.str("access_token"), x.Issuer, trustDomain); claims["cnf"] != nil {
+			t.Errorf("cnf = %v in a Txn-Token", claims["cnf"])
+		}
+		wantAudit(t, x.audit(t, r.TraceID), map[string]any{"outcome": "granted", "profile": "txn_token"})
+	})
+
 	t.Run("token types are not confused", func(t *testing.T) {
 		_, err := v.Verify(t.Context(), withBearer(first))
 		wantVerifyRefusal(t, err, verify.ReasonType, "this is a Transaction Token (typ txntoken+jwt), not an access token")
@@ -299,6 +311,8 @@ func TestTxnTokenProfile(t *testing.T) {
 			status: 400, code: api.ErrInvalidRequest, reason: "invalid_parameter", desc: []string{"request_context must be a JSON object"}},
 		{name: "no scope", req: request{form: txnRequest(subject, api.ParamScope, absent)}.as(orders),
 			status: 400, code: api.ErrInvalidRequest, reason: "missing_parameter", desc: []string{"scope is required", "purpose"}},
+		{name: "resource instead of the trust domain", req: request{form: txnRequest(subject, api.ParamResource, trustDomain)}.as(orders),
+			status: 400, code: api.ErrInvalidTarget, reason: "invalid_parameter", desc: []string{"name it with audience, not resource"}},
 		{name: "request_details fail the rule's condition", req: request{form: txnRequest(subject, api.ParamRequestDetails, `{"amount":5000}`)}.as(orders),
 			status: 400, code: api.ErrInvalidRequest, reason: "condition_not_met", desc: []string{"checkout-txn"}},
 		{name: "a Txn-Token as the subject of an access token request", req: request{form: exchangeForm(first, api.ParamSubjectTokenType, api.TokenTypeTxnToken, "audience", trustDomain)}.as(orders),
@@ -334,7 +348,7 @@ func TestTxnTokenProfile(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		for sample, want := range map[string]float64{
-			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted",tokex_profile="txn_token",tokex_reason="",tokex_rule="checkout-txn"}`:                                                      2, // the first Txn-Token, and "never outlives the subject token"
+			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="",tokex_issuer="corp",tokex_outcome="granted",tokex_profile="txn_token",tokex_reason="",tokex_rule="checkout-txn"}`:                                                      3, // the first Txn-Token, "never outlives the subject token" and "a DPoP proof ..."
 			`tokex_exchanges_total{tokex_client_id="billing",tokex_error_code="",tokex_issuer="tokex:txn_token",tokex_outcome="granted",tokex_profile="txn_token",tokex_reason="",tokex_rule="checkout-txn"}`:                                          1,
 			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="tokex:txn_token",tokex_outcome="refused",tokex_profile="txn_token",tokex_reason="txn_token_replacement_limit",tokex_rule="checkout-txn"}`: 1,
 			`tokex_exchanges_total{tokex_client_id="orders",tokex_error_code="invalid_request",tokex_issuer="",tokex_outcome="refused",tokex_profile="txn_token",tokex_reason="missing_parameter",tokex_rule=""}`:                                      1,
