@@ -182,6 +182,7 @@ type instance struct {
 	URL    string // http://127.0.0.1:port
 	Issuer string // the policy's issuer
 	KID    string // kid of the signing key
+	Config string // the policy file, for commands that read it (tokex explain)
 
 	cmd            *exec.Cmd
 	done           chan struct{}
@@ -235,6 +236,7 @@ func start(t *testing.T, o startOpts) *instance {
 		}
 		x.Issuer = x.URL + o.issuerPath
 		cfg := filepath.Join(dir, "policy.yaml")
+		x.Config = cfg
 		if err := os.WriteFile(cfg, []byte(o.policy(x.Issuer)), 0o600); err != nil {
 			t.Fatal(err)
 		}

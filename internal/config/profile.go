@@ -80,20 +80,20 @@ func (p *Policy) validateProfile(ps *Problems, at string, r Rule, txnEnv *lazyEn
 		if prof == ProfileIDJAG {
 			what = "authorization_servers[].issuer"
 		}
-		ps.Add(at+".audience", "a %s rule names its aud with %s, not audience", prof, what)
+		ps.Add(at+".audience", "a rule of profile %s names its aud with %s, not audience", prof, what)
 	}
 	if r.AllowUnauthenticated {
-		ps.Add(at+".allow_unauthenticated", "a %s rule serves authenticated clients only: the token names the client that asked for it", prof)
+		ps.Add(at+".allow_unauthenticated", "a rule of profile %s serves authenticated clients only: the token names the client that asked for it", prof)
 	}
 	if r.Delegation != "" && r.Delegation != DelegationForbidden {
-		ps.Add(at+".delegation", "a %s rule does not take an actor token", prof)
+		ps.Add(at+".delegation", "a rule of profile %s does not take an actor token", prof)
 	}
 	if len(r.Claims) > 0 {
 		what := "use tctx to carry the subject's claims"
 		if prof == ProfileIDJAG {
 			what = "an ID-JAG carries only the claims its draft defines"
 		}
-		ps.Add(at+".claims", "a %s rule maps no claims: %s", prof, what)
+		ps.Add(at+".claims", "a rule of profile %s maps no claims: %s", prof, what)
 	}
 	switch prof {
 	case ProfileTxnToken:

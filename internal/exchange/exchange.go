@@ -229,11 +229,10 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	if err != nil {
 		return nil, err
 	}
+	rec.issuer, rec.subject = pr.Issuer, pr.Subject
 	if err := prof.checkSubject(pr, cl.ID); err != nil {
 		return nil, err
 	}
-
-	rec.issuer, rec.subject = pr.Issuer, pr.Subject
 	if st.Limits != nil {
 		if err := st.Limits.subject(ctx, cl.ID, pr.Issuer, pr.Subject); err != nil {
 			return nil, err

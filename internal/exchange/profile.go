@@ -53,16 +53,9 @@ func (p *profileRequest) policyProfile() string {
 // requestProfile reads requested_token_type and the parameters that belong
 // to it; checkRequest has vetted the rest. A parameter of one profile sent
 // with another is refused rather than ignored: the caller expects it to
-// matter. The profile is named even when its parameters are refused.
+// matter. The profile is returned with a refusal too, so that the audit
+// event and the metrics name what was asked for.
 func requestProfile(f *api.TokenRequest, grantProfile string) (*profileRequest, error) {
-	p, err := readProfile(f, grantProfile)
-	if err != nil {
-		return &profileRequest{name: p.name}, err
-	}
-	return p, nil
-}
-
-func readProfile(f *api.TokenRequest, grantProfile string) (*profileRequest, error) {
 	p := &profileRequest{name: grantProfile}
 	switch f.RequestedTokenType {
 	case api.TokenTypeTxnToken:
