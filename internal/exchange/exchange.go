@@ -273,7 +273,6 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		}
 		rec.txn = txn.txn
 	case ProfileIDJAG:
-		clientID = grant.ClientID // the caller's client_id at the resource AS
 		if extra, err = idJAGExtra(pr, &grant); err != nil {
 			return nil, err
 		}
@@ -282,6 +281,11 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	cnf, err := bind(grant, pr, clientID, cl.Method != api.AuthMethodNone, pf, rec)
 	if err != nil {
 		return nil, err
+	}
+	if prof.name == ProfileIDJAG {
+		// The ID-JAG names the caller as the resource AS knows it; bind
+		// (rebind) judged the caller as tokex knows it.
+		clientID = grant.ClientID
 	}
 	if !prof.bindsToken() {
 		cnf, rec.binding, rec.cnf = nil, "none", ""
