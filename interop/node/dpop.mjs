@@ -8,6 +8,7 @@
 // Prints a JSON summary on stdout; exits 1 on any failure.
 import * as oauth from 'oauth4webapi';
 import { calculateJwkThumbprint, exportJWK, createRemoteJWKSet, jwtVerify } from 'jose';
+import { assert, check, finish } from './summary.mjs';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
@@ -15,23 +16,6 @@ const ISSUER = process.env.ISSUER;
 const SECRET = process.env.CLIENT_SECRET;
 const AUDIENCE = process.env.AUDIENCE ?? 'https://orders.example.com';
 const insecure = { [oauth.allowInsecureRequests]: true };
-
-const summary = { ok: false, checks: [] };
-
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    summary.checks.push({ name, ok: true, ...(detail === undefined ? {} : { detail }) });
-    return detail;
-  } catch (err) {
-    summary.checks.push({ name, ok: false, error: { name: err?.name, message: err?.message, code: err?.code, error: err?.error } });
-    return undefined;
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
 
 async function subjectToken(sub) {
   const r = await fetch(`${ISSUER}/demo/token`, { method: 'POST', body: new URLSearchParams({ sub, scope: 'orders.read orders.write' }) });
@@ -110,6 +94,4 @@ await check('demo-dpop-client without DPoP: refused, the rule wants a proof', as
   throw new Error('a bearer request was granted by a sender_constraint: dpop rule');
 });
 
-summary.ok = summary.checks.length > 0 && summary.checks.every((c) => c.ok);
-process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-process.exit(summary.ok ? 0 : 1);
+await finish();

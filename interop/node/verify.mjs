@@ -13,58 +13,10 @@
 import * as client from 'openid-client';
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify, decodeProtectedHeader, errors as joseErrors } from 'jose';
-import { readFileSync } from 'node:fs';
+import { summary, env, assert, check, finish } from './summary.mjs';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-
-const env = (name, def) => {
-  const v = process.env[name] ?? def;
-  if (v === undefined || v === '') throw new Error(`${name} must be set`);
-  return v;
-};
-
-const summary = { ok: false, versions: versions(), checks: [] };
-
-function versions() {
-  const out = { node: process.version };
-  for (const p of ['jose', 'openid-client', 'oauth4webapi']) {
-    try {
-      const url = new URL(`./node_modules/${p}/package.json`, import.meta.url);
-      out[p] = JSON.parse(readFileSync(url, 'utf8')).version;
-    } catch {
-      out[p] = 'unknown';
-    }
-  }
-  return out;
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
-
-async function check(name, fn) {
-  try {
-    const detail = await fn();
-    summary.checks.push({ name, ok: true, ...(detail === undefined ? {} : { detail }) });
-    return detail;
-  } catch (err) {
-    summary.checks.push({ name, ok: false, error: describe(err) });
-    return undefined;
-  }
-}
-
-function describe(err) {
-  const out = { name: err?.name, message: err?.message };
-  if (err?.code) out.code = err.code;
-  if (err?.error) out.error = err.error;
-  if (err?.error_description) out.error_description = err.error_description;
-  if (err?.status) out.status = err.status;
-  if (err?.cause && typeof err.cause === 'object' && !(err.cause instanceof Response)) {
-    out.cause = err.cause.message ?? String(err.cause);
-  }
-  return out;
-}
 
 // expectOAuthError runs fn and requires openid-client to surface the server's
 // RFC 6749 §5.2 error as a ResponseBodyError with the given code and status.
@@ -258,11 +210,4 @@ async function main() {
   });
 }
 
-try {
-  await main();
-} catch (err) {
-  summary.checks.push({ name: 'setup', ok: false, error: describe(err) });
-}
-summary.ok = summary.checks.length > 0 && summary.checks.every((c) => c.ok);
-process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-process.exit(summary.ok ? 0 : 1);
+await finish(main);
