@@ -59,15 +59,24 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	}
 }
 
-// TestMaxBodyBytes: the body limit is the configured one (TOKEX_MAX_BODY_BYTES).
-func TestMaxBodyBytes(t *testing.T) {
+// bareOptions build a handler without a policy: enough for what is refused or
+// answered before an exchange.
+func bareOptions(t *testing.T) server.Options {
+	t.Helper()
 	ks, err := keys.Generate(keys.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var set atomic.Pointer[keys.Set]
 	set.Store(ks)
-	h := server.New(server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com", MaxBodyBytes: 8 << 10})
+	return server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com"}
+}
+
+// TestMaxBodyBytes: the body limit is the configured one (TOKEX_MAX_BODY_BYTES).
+func TestMaxBodyBytes(t *testing.T) {
+	o := bareOptions(t)
+	o.MaxBodyBytes = 8 << 10
+	h := server.New(o)
 	for _, tc := range []struct {
 		size int
 		want int
