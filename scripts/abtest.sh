@@ -1,28 +1,57 @@
 #!/usr/bin/env bash
-# A/B of two tokex binaries under scripts/loadtest.sh's load, interleaved in
-# one run (the machine is shared: only alternation makes them comparable).
-#   scripts/abtest.sh A_BINARY B_BINARY [ROUNDS]
-# Each round runs both (order alternating) for DURATION (8s) and takes the
-# server's CPU time per exchange; prints both medians and the median of the
-# per-round ratios B/A (below 1: B is cheaper). Extra environment (GOGC, ...)
-# reaches both binaries.
+# A/B of two tokex binaries under scripts/loadtest.sh's load, both at the same
+# time: each binary serves its own wrk (1 thread x 16 connections) in the same
+# windows, so whatever else runs on the machine weighs on both alike (run one
+# after the other, the same binary measured 134-237 us per exchange on a
+# shared host). Per window, the server's CPU time (utime + stime) over the
+# requests it answered; prints each window, the medians and the median of the
+# per-window ratios B/A (below 1: B is cheaper).
+#   scripts/abtest.sh A_BINARY B_BINARY [WINDOWS]
+# Environment: DURATION per window (10s), TOKENS (1000); other variables
+# (GOGC, GOMEMLIMIT, ...) reach both binaries; A_ENV/B_ENV ("K=V ...") only one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-a=$(realpath "$1") b=$(realpath "$2") rounds="${3:-5}"
-export DURATION="${DURATION:-8s}" HALF=0 FLOOR_NS=1 TOKENS="${TOKENS:-2000}"
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
-cpu() { BIN="$1" ./scripts/loadtest.sh 2>&1 | tee -a "$out" | awk '/^CPU per exchange/ {print $(NF-1)}'; }
-rss() { grep '^peak RSS' "$out" | tail -1 | awk '{print $3}'; }
-results=()
-for r in $(seq "$rounds"); do
-  if (( r % 2 )); then ca=$(cpu "$a"); ra=$(rss); cb=$(cpu "$b"); rb=$(rss)
-  else cb=$(cpu "$b"); rb=$(rss); ca=$(cpu "$a"); ra=$(rss); fi
-  echo "round $r: A $ca us (RSS $ra MiB), B $cb us (RSS $rb MiB)"
-  results+=("$ca $cb")
+a=$(realpath "$1") b=$(realpath "$2") windows="${3:-8}"
+DURATION="${DURATION:-10s}" TOKENS="${TOKENS:-1000}"
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
+go build -o "$work/loadgen" ./internal/loadgen
+
+# start NAME BINARY PORT EXTRA_ENV: runs the binary, mints its subject tokens.
+start() {
+  env ${4:-} TOKEX_ADDR="127.0.0.1:$3" TOKEX_ADMIN_ADDR=off TOKEX_LOG_LEVEL=warn "$2" serve >"$work/$1.audit" 2>"$work/$1.stderr" &
+  pids+=($!)
+  echo $! >"$work/$1.pid"
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$3/readyz" >/dev/null && break; sleep 0.1; done
+  "$work/loadgen" mint -url "http://127.0.0.1:$3" -n "$TOKENS" >"$work/$1.tokens"
+}
+start A "$a" 18281 "${A_ENV:-}"
+start B "$b" 18291 "${B_ENV:-}"
+cputicks() { awk '{print $14 + $15}' "/proc/$(cat "$work/$1.pid")/stat"; }
+hz=$(getconf CLK_TCK)
+: >"$work/rows"
+for w in $(seq "$windows"); do
+  a0=$(cputicks A) b0=$(cputicks B)
+  wrk -t1 -c16 -d"$DURATION" -s scripts/exchange.lua http://127.0.0.1:18281 -- "$work/A.tokens" >"$work/A.wrk" &
+  wa=$!
+  wrk -t1 -c16 -d"$DURATION" -s scripts/exchange.lua http://127.0.0.1:18291 -- "$work/B.tokens" >"$work/B.wrk"
+  wait "$wa"
+  a1=$(cputicks A) b1=$(cputicks B)
+  ra=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$work/A.wrk")
+  rb=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$work/B.wrk")
+  python3 -c "
+a, b = ($a1 - $a0) / $hz / $ra * 1e6, ($b1 - $b0) / $hz / $rb * 1e6
+print(f'window $w: A {a:.1f} us ($ra requests), B {b:.1f} us ($rb requests), B/A {b / a:.3f}')
+open('$work/rows', 'a').write(f'{a} {b}\n')"
 done
-printf '%s\n' "${results[@]}" | python3 -c '
+for x in A B; do echo "$x peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/$(cat "$work/$x.pid")/status")"; done
+python3 - "$work/rows" <<'PY'
 import sys, statistics as s
-rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 a, b = [r[0] for r in rows], [r[1] for r in rows]
-print(f"median CPU per exchange: A {s.median(a):.1f} us, B {s.median(b):.1f} us; median ratio B/A {s.median([y / x for x, y in rows]):.3f}")'
+rat = sorted(y / x for x, y in rows)
+print(f"median CPU per exchange: A {s.median(a):.1f} us, B {s.median(b):.1f} us; "
+      f"B/A per window {rat[0]:.3f}..{rat[-1]:.3f}, median {s.median(rat):.3f}")
+PY

@@ -29,7 +29,8 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 bin="${BIN:-}"
 if [ -z "$bin" ]; then
-  go build -o "$work/tokex" ./cmd/tokex
+  # As the Dockerfile builds it: the binary's pages are part of the RSS.
+  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/tokex" ./cmd/tokex
   bin="$work/tokex"
 fi
 go build -o "$work/loadgen" ./internal/loadgen
@@ -53,40 +54,11 @@ for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && b
 
 echo "== minting $TOKENS distinct RS256 subject tokens from the demo IdP"
 "$work/loadgen" mint -url "http://127.0.0.1:$PORT" -n "$TOKENS" >"$work/tokens"
-{
-  echo "tokens = {"
-  sed 's/.*/"&",/' "$work/tokens"
-  echo "}"
-  cat <<'LUA'
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-wrk.headers["Authorization"] = "Basic ZGVtby1jbGllbnQ6ZGVtby1zZWNyZXQ="
-request = function()
-  n = n + 1
-  local body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange" ..
-    "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token" ..
-    "&audience=https%3A%2F%2Forders.example.com&scope=orders.read" ..
-    "&subject_token=" .. tokens[(n % #tokens) + 1]
-  return wrk.format(nil, "/token", nil, body)
-end
-local failed = 0
-response = function(status, headers, body)
-  if status ~= 200 then failed = failed + 1 end
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d duration_s=%.2f rps=%.1f p50_ms=%.2f p99_ms=%.2f non200=%d errors=%d\n",
-    summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-LUA
-} > "$work/exchange.lua"
 
 if [ -n "${PROFILE:-}" ]; then
   echo "== profiling (extra wrk run, not measured) into $PROFILE"
   mkdir -p "$PROFILE"
-  wrk -t2 -c32 -d12s -s "$work/exchange.lua" "http://127.0.0.1:$PORT" >/dev/null &
+  wrk -t2 -c32 -d12s -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" >/dev/null &
   wrkpid=$!
   sleep 1
   curl -fs "http://127.0.0.1:$ADMIN_PORT/debug/pprof/allocs" -o "$PROFILE/allocs.before.pb.gz"
@@ -100,9 +72,11 @@ fi
 cputicks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 echo "== wrk -t2 -c32 -d$DURATION"
 t0=$(cputicks)
-wrk -t2 -c32 -d"$DURATION" --latency -s "$work/exchange.lua" "http://127.0.0.1:$PORT" | tee "$work/wrk.out"
+wrk -t2 -c32 -d"$DURATION" --latency -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" | tee "$work/wrk.out"
 t1=$(cputicks)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+# What the RSS is made of now: the Go runtime's memory, and the binary's pages.
+rss_parts=$(awk '/RssAnon|RssFile/ {printf "%s %.1f MiB ", $1, $2 / 1024}' "/proc/$pid/status")
 result=$(grep '^RESULT' "$work/wrk.out")
 rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$result")
 
@@ -119,10 +93,10 @@ wait "$pid" || true
 pid=
 audit_lines=$(grep -c '"log":"audit"' "$work/audit.log" || true)
 
-python3 - "$floor_ns" "$rps" "$rss_kb" "$((t1 - t0))" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" <<'PY'
+python3 - "$floor_ns" "$rps" "$rss_kb" "$((t1 - t0))" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" "$rss_parts" <<'PY'
 import sys
 floor_ns, rps, rss_kb, ticks, hz, audit = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-result, rate = sys.argv[7], sys.argv[8]
+result, rate, rss_parts = sys.argv[7], sys.argv[8], sys.argv[9]
 fields = dict(kv.split("=") for kv in result.split()[1:])
 requests = int(fields["requests"])
 cpu_us = ticks / hz / requests * 1e6
@@ -132,7 +106,7 @@ print(f"CPU per exchange (utime+stime / requests): {cpu_us:.1f} us")
 print(f"crypto floor: {floor_ns / 1e3:.1f} us; CPU per exchange / floor: {cpu_us / (floor_ns / 1e3):.2f} (target <= 1.5)")
 print(f"crypto ceiling (2 cores / floor): {ceiling:.0f}/s; share of ceiling: {rps / ceiling:.3f}")
 print(f"p99 at full load: {fields['p99_ms']} ms, failed (non-200 + socket errors): {int(fields['non200']) + int(fields['errors'])}")
-print(f"peak RSS: {rss_kb / 1024:.1f} MiB (target < 40)")
+print(f"peak RSS: {rss_kb / 1024:.1f} MiB (target < 40); after the run {rss_parts}")
 if rate:
     r = dict(kv.split("=") for kv in rate.split()[1:])
     print(f"p99 at half load (fixed rate {r['target_rps']}/s, open loop, from due time): {r['p99_ms']} ms (target < 5), failed {r['failed']}")
