@@ -59,24 +59,15 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	}
 }
 
-// bareOptions build a handler without a policy: enough for what is refused or
-// answered before an exchange.
-func bareOptions(t *testing.T) server.Options {
-	t.Helper()
+// TestMaxBodyBytes: the body limit is the configured one (TOKEX_MAX_BODY_BYTES).
+func TestMaxBodyBytes(t *testing.T) {
 	ks, err := keys.Generate(keys.ES256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var set atomic.Pointer[keys.Set]
 	set.Store(ks)
-	return server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com"}
-}
-
-// TestMaxBodyBytes: the body limit is the configured one (TOKEX_MAX_BODY_BYTES).
-func TestMaxBodyBytes(t *testing.T) {
-	o := bareOptions(t)
-	o.MaxBodyBytes = 8 << 10
-	h := server.New(o)
+	h := server.New(server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com", MaxBodyBytes: 8 << 10})
 	for _, tc := range []struct {
 		size int
 		want int

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -12,12 +13,20 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/tokex/tokex/internal/exchange"
+	"github.com/tokex/tokex/internal/keys"
 	"github.com/tokex/tokex/internal/server"
 )
 
 // TestServerSpanAsOtelgin: the HTTP server span is otelgin's own, though its
 // attributes are added only once the span is known to be recorded.
 func TestServerSpanAsOtelgin(t *testing.T) {
+	ks, err := keys.Generate(keys.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set atomic.Pointer[keys.Set]
+	set.Store(ks)
 	serve := func(h http.Handler) {
 		req := httptest.NewRequest(http.MethodGet, "/healthz", nil)
 		req.Header.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
@@ -25,9 +34,8 @@ func TestServerSpanAsOtelgin(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), req)
 	}
 	ours, plain := tracetest.NewSpanRecorder(), tracetest.NewSpanRecorder()
-	opts := bareOptions(t)
-	opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(ours))
-	serve(server.New(opts))
+	serve(server.New(server.Options{Exchange: exchange.New(exchange.Options{}), Keys: &set, Issuer: "https://sts.example.com",
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(ours))}))
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	_ = r.SetTrustedProxies(nil)
