@@ -76,7 +76,7 @@ func New(o Options) http.Handler {
 	}
 	r.Use(recovery(o.Logger))
 	if o.TracerProvider != nil {
-		opts := []otelgin.Option{otelgin.WithTracerProvider(serverSpans{o.TracerProvider})}
+		opts := []otelgin.Option{otelgin.WithTracerProvider(o.TracerProvider)}
 		if o.MeterProvider != nil {
 			opts = append(opts, otelgin.WithMeterProvider(httpMeterProvider{o.MeterProvider}))
 		}
