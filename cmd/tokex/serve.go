@@ -62,7 +62,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// wrote their audit events.
 	defer func() { _ = logs.Close() }()
 	log := logs.App
-	tuning.AllocationSampling(env.AdminPprof)
 	if _, applied := tuning.GC(os.Getenv); applied {
 		log.Debug("GC target set", "gogc", tuning.DefaultGCPercent, "why", "CPU-bound with a small heap; set GOGC to choose another")
 	}

@@ -7,10 +7,7 @@
 // the heap (the runtime collects sooner near the limit).
 package tuning
 
-import (
-	"runtime"
-	"runtime/debug"
-)
+import "runtime/debug"
 
 // DefaultGCPercent is the GC target tokex uses when GOGC is not set.
 const DefaultGCPercent = 400
@@ -23,14 +20,4 @@ func GC(getenv func(string) string) (previous int, applied bool) {
 		return 0, false
 	}
 	return debug.SetGCPercent(DefaultGCPercent), true
-}
-
-// AllocationSampling samples allocations for the heap and allocation profiles
-// only when something can read them (TOKEX_ADMIN_PPROF): sampling costs about
-// 1% of an exchange's CPU (CPU profile under load). Call it early, before
-// the listeners start (runtime.MemProfileRate).
-func AllocationSampling(profiling bool) {
-	if !profiling {
-		runtime.MemProfileRate = 0
-	}
 }

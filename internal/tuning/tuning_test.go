@@ -1,7 +1,6 @@
 package tuning_test
 
 import (
-	"runtime"
 	"runtime/debug"
 	"testing"
 
@@ -25,18 +24,5 @@ func TestGC(t *testing.T) {
 	}
 	if got := debug.SetGCPercent(prev); got != tuning.DefaultGCPercent {
 		t.Errorf("GC target = %d, want %d", got, tuning.DefaultGCPercent)
-	}
-}
-
-func TestAllocationSampling(t *testing.T) {
-	orig := runtime.MemProfileRate
-	defer func() { runtime.MemProfileRate = orig }()
-	tuning.AllocationSampling(true)
-	if runtime.MemProfileRate != orig {
-		t.Errorf("profiling on: MemProfileRate = %d, want %d", runtime.MemProfileRate, orig)
-	}
-	tuning.AllocationSampling(false)
-	if runtime.MemProfileRate != 0 {
-		t.Errorf("profiling off: MemProfileRate = %d, want 0", runtime.MemProfileRate)
 	}
 }
