@@ -7,7 +7,10 @@
 # requests it answered; prints each window, the medians and the median of the
 # per-window ratios B/A (below 1: B is cheaper).
 #   scripts/abtest.sh A_BINARY B_BINARY [WINDOWS]
-# Environment: DURATION per window (10s), TOKENS (1000); other variables
+# With RATE=n, each binary gets n exchanges/s from internal/loadgen instead of
+# wrk's closed loop: the same load for both, so that neither is cheaper per
+# exchange only because it got more of the machine and batched more.
+# Environment: DURATION per window (10s), TOKENS (1000), RATE; other variables
 # (GOGC, GOMEMLIMIT, ...) reach both binaries; A_ENV/B_ENV ("K=V ...") only one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,13 +37,21 @@ hz=$(getconf CLK_TCK)
 : >"$work/rows"
 for w in $(seq "$windows"); do
   a0=$(cputicks A) b0=$(cputicks B)
-  wrk -t1 -c16 -d"$DURATION" -s scripts/exchange.lua http://127.0.0.1:18281 -- "$work/A.tokens" >"$work/A.wrk" &
-  wa=$!
-  wrk -t1 -c16 -d"$DURATION" -s scripts/exchange.lua http://127.0.0.1:18291 -- "$work/B.tokens" >"$work/B.wrk"
-  wait "$wa"
+  loads=()
+  for x in A B; do
+    port=18281
+    [ "$x" = B ] && port=18291
+    if [ -n "${RATE:-}" ]; then
+      "$work/loadgen" rate -url "http://127.0.0.1:$port" -tokens "$work/$x.tokens" -rate "$RATE" -d "$DURATION" >"$work/$x.out" &
+    else
+      wrk -t1 -c16 -d"$DURATION" -s scripts/exchange.lua "http://127.0.0.1:$port" -- "$work/$x.tokens" >"$work/$x.out" &
+    fi
+    loads+=($!)
+  done
+  wait "${loads[@]}"
   a1=$(cputicks A) b1=$(cputicks B)
-  ra=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$work/A.wrk")
-  rb=$(sed -nE 's/^RESULT requests=([0-9]+).*/\1/p' "$work/B.wrk")
+  ra=$(sed -nE 's/^(RESULT|RATE) requests=([0-9]+).*/\2/p' "$work/A.out")
+  rb=$(sed -nE 's/^(RESULT|RATE) requests=([0-9]+).*/\2/p' "$work/B.out")
   python3 -c "
 a, b = ($a1 - $a0) / $hz / $ra * 1e6, ($b1 - $b0) / $hz / $rb * 1e6
 print(f'window $w: A {a:.1f} us ($ra requests), B {b:.1f} us ($rb requests), B/A {b / a:.3f}')
