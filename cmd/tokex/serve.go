@@ -57,7 +57,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokex: %v\n", err)
 		return 1
 	}
-	logs := telemetry.NewLoggers(stdout, level)
+	logs := telemetry.NewBufferedLoggers(stdout, level, env.AuditFlush)
+	// Deferred first, so it runs last: after in-flight exchanges finished and
+	// wrote their audit events.
+	defer func() { _ = logs.Close() }()
 	log := logs.App
 	if _, applied := tuning.GC(os.Getenv); applied {
 		log.Debug("GC target set", "gogc", tuning.DefaultGCPercent, "why", "CPU-bound with a small heap; set GOGC to choose another")

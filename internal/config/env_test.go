@@ -79,7 +79,7 @@ func TestLoadEnvHTTPSettings(t *testing.T) {
 	}
 	if e.ReadHeaderTimeout != 5*time.Second || e.ReadTimeout != 10*time.Second || e.WriteTimeout != 15*time.Second ||
 		e.IdleTimeout != 90*time.Second || e.MaxBodyBytes != 64<<10 || e.ShutdownGrace != 15*time.Second ||
-		e.ShutdownDelay != 0 || e.ReloadInterval != 5*time.Second {
+		e.ShutdownDelay != 0 || e.ReloadInterval != 5*time.Second || e.AuditFlush != 100*time.Millisecond {
 		t.Errorf("defaults = %+v", e)
 	}
 	tests := []struct {
@@ -96,6 +96,8 @@ func TestLoadEnvHTTPSettings(t *testing.T) {
 		{name: "reload on SIGHUP only, shutdown delay", env: map[string]string{"TOKEX_RELOAD_INTERVAL": "0s", "TOKEX_SHUTDOWN_DELAY": "5s"}, ok: true},
 		{name: "reload interval too short", env: map[string]string{"TOKEX_RELOAD_INTERVAL": "1ms"}},
 		{name: "negative shutdown delay", env: map[string]string{"TOKEX_SHUTDOWN_DELAY": "-1s"}},
+		{name: "audit written at once", env: map[string]string{"TOKEX_AUDIT_FLUSH": "0s"}, ok: true},
+		{name: "audit flush too rare", env: map[string]string{"TOKEX_AUDIT_FLUSH": "1m"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,8 +106,8 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 		}
 		tp = tr.Provider
 	}
-	logs := telemetry.NewLoggers(audit, 0)
-	metrics, err := telemetry.NewMetrics(context.Background(), "bench") // as serve: a Prometheus reader
+	logs := telemetry.NewBufferedLoggers(audit, 0, 100*time.Millisecond) // TOKEX_AUDIT_FLUSH's default
+	metrics, err := telemetry.NewMetrics(context.Background(), "bench")  // as serve: a Prometheus reader
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -121,6 +121,7 @@ func newStackWith(tb testing.TB, audit io.Writer, mode telemetryMode) *stack {
 	}
 	return &stack{handler: a.Handler, idp: idp, close: func() {
 		a.Close()
+		_ = logs.Close()
 		_ = tp.Shutdown(context.Background())
 		_ = metrics.Shutdown(context.Background())
 	}}

@@ -18,28 +18,16 @@ import (
 // JSONHandler on the same writer and lock. The output is byte for byte
 // JSONHandler's (TestAuditHandler).
 type AuditHandler struct {
-	out      *lockedWriter
+	out      io.Writer // writes one record per call, under its own lock
 	opts     *slog.HandlerOptions
 	fallback slog.Handler // holds the WithAttrs attributes too
 	pre      []byte       // the WithAttrs attributes, rendered, each after a comma
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func newAuditHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
+func newAuditHandler(out io.Writer, opts *slog.HandlerOptions) slog.Handler {
 	if opts == nil {
 		opts = &slog.HandlerOptions{}
 	}
-	out := &lockedWriter{w: w}
 	return &AuditHandler{out: out, opts: opts, fallback: slog.NewJSONHandler(out, opts)}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -86,12 +87,32 @@ func fallbackExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 type Loggers struct {
 	App   *slog.Logger
 	Audit *slog.Logger
+	out   *output
 }
 
 // NewLoggers writes JSON lines to w: application records at level and above,
-// audit records (log=audit) always.
+// audit records (log=audit) always, each at once.
 func NewLoggers(w io.Writer, level slog.Level) Loggers {
-	app := slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-	audit := slog.New(newAuditHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("log", "audit"))
-	return Loggers{App: app, Audit: audit}
+	return NewBufferedLoggers(w, level, 0)
+}
+
+// NewBufferedLoggers is NewLoggers with audit records written out together,
+// at least every flush and whenever AuditBufferBytes are pending: one write
+// for many exchanges instead of one each. Application records are written at
+// once, after the audit records before them. flush 0 writes every record at
+// once. Close writes out what is pending.
+func NewBufferedLoggers(w io.Writer, level slog.Level, flush time.Duration) Loggers {
+	out := newOutput(w, flush)
+	app := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: level}))
+	audit := slog.New(newAuditHandler(auditWriter{out}, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("log", "audit"))
+	return Loggers{App: app, Audit: audit, out: out}
+}
+
+// Close writes out the pending audit records and stops the periodic writes;
+// records logged afterwards are written at once.
+func (l Loggers) Close() error {
+	if l.out == nil {
+		return nil
+	}
+	return l.out.Close()
 }
