@@ -128,9 +128,11 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	if scopeErr != nil {
 		x.fail(StepRequest, "scope", asError(scopeErr))
 	}
-	audience := f.Audience
-	if f.Resource != "" && audience == "" && prof.policyProfile() == config.ProfileAccessToken {
-		audience = f.Resource
+	audience, err := prof.target(f)
+	if err != nil {
+		// Exchange refuses here; explain goes on with the audience.
+		x.fail(StepRequest, "target", asError(err))
+		audience = f.Audience
 	}
 
 	// 2. Subject token: a Txn-Token presented for replacement is tokex's own.

@@ -233,6 +233,8 @@ func TestExplainMatchesExchange(t *testing.T) {
 		client string // default orders; "-" no credentials
 		actor  string
 		bearer bool // the JWT bearer grant (RFC 7523) with token as the assertion
+		// audience and resource of the request; "" none
+		audience, resource string
 	}{
 		{name: "granted", token: f.sign(t, subjectClaims(nil), nil)},
 		{name: "granted, scope withheld", token: f.sign(t, subjectClaims(map[string]any{"roles": []string{}}), nil)},
@@ -254,9 +256,12 @@ func TestExplainMatchesExchange(t *testing.T) {
 		{name: "JWT bearer grant", token: f.sign(t, subjectClaims(nil), nil), bearer: true},
 		{name: "JWT bearer grant, expired assertion", token: f.sign(t, subjectClaims(map[string]any{"exp": now.Add(-time.Hour).Unix()}), nil), bearer: true},
 		{name: "JWT bearer grant without an assertion", bearer: true},
+		{name: "audience and resource name different targets", token: f.sign(t, subjectClaims(nil), nil),
+			audience: "https://inventory.example.com", resource: "https://other.example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken, Scope: tc.scope}
+			form := api.TokenRequest{GrantType: api.GrantTypeTokenExchange, SubjectToken: tc.token, SubjectTokenType: api.TokenTypeAccessToken, Scope: tc.scope,
+				Audience: tc.audience, Resource: tc.resource}
 			if tc.actor != "" {
 				form.ActorToken, form.ActorTokenType = tc.actor, api.TokenTypeAccessToken
 			}
