@@ -20,6 +20,7 @@ import (
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
 	"github.com/tokex/tokex/internal/principal"
+	"github.com/tokex/tokex/internal/txntoken"
 )
 
 // Profiles of a token exchange that mint something other than an access
@@ -214,10 +215,8 @@ func (s *Service) verifyTxnToken(raw string) (*principal.Principal, *txnState, e
 		st.rctx = *c.Rctx
 	}
 	// req_wl: one workload, or the list a replacement made.
-	var one string
-	if jsonv2.Unmarshal(c.ReqWL, &one) == nil && one != "" {
-		st.reqWL = []string{one}
-	} else if jsonv2.Unmarshal(c.ReqWL, &st.reqWL) != nil || len(st.reqWL) == 0 || slices.Contains(st.reqWL, "") {
+	var ok bool
+	if st.reqWL, ok = txntoken.Workloads(c.ReqWL); !ok {
 		return nil, nil, bad(issuer.ReasonMalformed, "the Txn-Token's req_wl is not a workload or a list of them")
 	}
 	if c.Txn == "" || c.Subject == "" {

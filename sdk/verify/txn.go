@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tokex/tokex/internal/jws"
+	"github.com/tokex/tokex/internal/txntoken"
 )
 
 // TxnTokenHeader is the HTTP header a Transaction Token travels in between
@@ -179,13 +180,8 @@ func workloads(v jsontext.Value) ([]string, error) {
 	if v == nil {
 		return nil, invalidToken(ReasonClaims, "the Transaction Token has no req_wl claim (%s: %s)", txnToken.spec, shape)
 	}
-	var one string
-	if v.Kind() == '"' && jsonv2.Unmarshal(v, &one) == nil && one != "" {
-		return []string{one}, nil
-	}
-	var all []string
-	if v.Kind() == '[' && jsonv2.Unmarshal(v, &all) == nil && len(all) > 0 && !slices.Contains(all, "") {
-		return all, nil
+	if wl, ok := txntoken.Workloads(v); ok {
+		return wl, nil
 	}
 	return nil, invalidToken(ReasonMalformed, "the Transaction Token's req_wl is not a non-empty string or a non-empty array of non-empty strings (%s)", shape)
 }
