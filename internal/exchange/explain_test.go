@@ -12,7 +12,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/exchange"
+	goldenfile "github.com/tokex/tokex/internal/golden"
 	"github.com/tokex/tokex/internal/issuer"
 	"github.com/tokex/tokex/internal/mint"
 )
@@ -313,22 +313,7 @@ func TestExplainMatchesExchange(t *testing.T) {
 
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	goldenfile.Check(t, path, got, *update)
 }
 
 func mustJSON(t *testing.T, v any) string {
