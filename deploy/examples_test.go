@@ -2,13 +2,10 @@ package deploy
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -223,17 +220,6 @@ func exampleService(t *testing.T, src *config.Policy, idp *testidp.IdP) *exchang
 
 func payload(t *testing.T, raw string) map[string]any {
 	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("minted token is not a JWS")
-	}
-	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(b, &c); err != nil {
-		t.Fatal(err)
-	}
+	_, c := testidp.Decode(t, raw)
 	return c
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/tokex/tokex/internal/client"
 	"github.com/tokex/tokex/internal/exchange"
 	"github.com/tokex/tokex/internal/issuer"
-	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/mint"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 const profilePolicy = `issuer: https://sts.example.com
@@ -59,28 +59,6 @@ func creds(id string) client.Credentials {
 	return client.Credentials{Basic: true, BasicUser: id, BasicSecret: secret}
 }
 
-// decoded is a minted token's header and claims.
-func decoded(t *testing.T, raw string) (map[string]any, map[string]any) {
-	t.Helper()
-	parts, err := jws.Split(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := jws.DecodeHeader(parts[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := jws.DecodeSegment(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := jws.DecodeClaims(b, &c); err != nil {
-		t.Fatal(err)
-	}
-	return h, c
-}
-
 func TestTxnToken(t *testing.T) {
 	user := who("corp", "https://idp.example.com", "alice", map[string]any{"tier": "gold", "email": "a@example.com"})
 	svc := profileService(t, tokenVerifier{"user": user})
@@ -100,7 +78,7 @@ func TestTxnToken(t *testing.T) {
 	if resp.IssuedTokenType != api.TokenTypeTxnToken || resp.TokenType != api.TokenTypeNA || resp.ExpiresIn != 60 {
 		t.Fatalf("response = %+v", resp)
 	}
-	h, c := decoded(t, resp.AccessToken)
+	h, c := testidp.Decode(t, resp.AccessToken)
 	if h["typ"] != api.TypTxnToken {
 		t.Errorf("typ = %v", h["typ"])
 	}
@@ -124,7 +102,7 @@ func TestTxnToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replacement: %v", err)
 	}
-	_, rc := decoded(t, replaced.AccessToken)
+	_, rc := testidp.Decode(t, replaced.AccessToken)
 	if rc["txn"] != c["txn"] || fmt.Sprint(rc["req_wl"]) != "[gateway orders]" || rc["scope"] != "refund" || fmt.Sprint(rc["tctx"]) != "map[tier:gold]" {
 		t.Errorf("replacement claims = %v", rc)
 	}
@@ -134,7 +112,7 @@ func TestTxnToken(t *testing.T) {
 	if err != nil {
 		t.Fatalf("access token: %v", err)
 	}
-	if h, _ := decoded(t, accessTok.AccessToken); h["typ"] != api.TypAccessToken || accessTok.IssuedTokenType != api.TokenTypeAccessToken {
+	if h, _ := testidp.Decode(t, accessTok.AccessToken); h["typ"] != api.TypAccessToken || accessTok.IssuedTokenType != api.TokenTypeAccessToken {
 		t.Errorf("an access token request got typ %v, %s", h["typ"], accessTok.IssuedTokenType)
 	}
 
@@ -208,7 +186,7 @@ func TestIDJAG(t *testing.T) {
 	if resp.IssuedTokenType != api.TokenTypeIDJAG || resp.TokenType != api.TokenTypeNA || resp.Scope != "wiki.read" {
 		t.Fatalf("response = %+v", resp)
 	}
-	h, c := decoded(t, resp.AccessToken)
+	h, c := testidp.Decode(t, resp.AccessToken)
 	if h["typ"] != api.TypIDJAG {
 		t.Errorf("typ = %v", h["typ"])
 	}

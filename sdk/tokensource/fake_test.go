@@ -19,8 +19,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tokex/tokex/internal/dpop"
-	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/replay"
+	"github.com/tokex/tokex/internal/testidp"
 )
 
 // fakeTokex is a token endpoint that behaves like tokex: client_secret_basic,
@@ -215,17 +215,6 @@ func (f *fakeTokex) lastForm() map[string][]string {
 // claimsOf reads a JWT's claims without verifying it (tests only).
 func claimsOf(t *testing.T, raw string) map[string]any {
 	t.Helper()
-	parts, err := jws.Split(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := jws.DecodeSegment(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m
+	_, c := testidp.Decode(t, raw)
+	return c
 }
