@@ -115,7 +115,7 @@ func (s *Service) Explain(ctx context.Context, req ExplainRequest) *Explanation 
 	if f.GrantType == api.GrantTypeJWTBearer {
 		grantProfile = ProfileJWTBearer
 	}
-	prof := &profileRequest{name: grantProfile}
+	prof := profileRequest{name: grantProfile}
 	if err := checkRequest(f); err != nil {
 		x.fail(StepRequest, "parameters", asError(err))
 	} else if p, err := requestProfile(f, grantProfile); err != nil {

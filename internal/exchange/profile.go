@@ -56,8 +56,8 @@ func (p *profileRequest) policyProfile() string {
 // with another is refused rather than ignored: the caller expects it to
 // matter. The profile is returned with a refusal too, so that the audit
 // event and the metrics name what was asked for.
-func requestProfile(f *api.TokenRequest, grantProfile string) (*profileRequest, error) {
-	p := &profileRequest{name: grantProfile}
+func requestProfile(f *api.TokenRequest, grantProfile string) (profileRequest, error) {
+	p := profileRequest{name: grantProfile} // a value: no allocation per request
 	switch f.RequestedTokenType {
 	case api.TokenTypeTxnToken:
 		p.name, p.kind = ProfileTxnToken, keys.TypTxnToken
