@@ -7,11 +7,15 @@
 # (BenchmarkCryptoFloor, measured in the same run), the share of the 2-core
 # crypto ceiling, p99, failures, peak RSS; then p99 at half that throughput
 # under a fixed-rate open-loop load (internal/loadgen, wrk2's method); and checks
-# that the audit log has one line per answered exchange after SIGTERM.
+# that the audit log has one line per answered exchange after SIGTERM. Then the
+# same two loads on `loadgen floor` (net/http, the same cryptography and a
+# response of the same size, nothing else): the least any exchange over HTTP
+# costs on this machine, and what tokex adds to it.
 #
 # Settings (environment): DURATION (20s), PORT (18181), TOKENS (2000);
 # BIN=path tests that binary instead of building one; FLOOR_NS=n skips the floor
-# benchmark; HALF=0 skips the fixed-rate run; PROFILE=dir also takes a CPU and an
+# benchmark; HALF=0 skips the fixed-rate runs; HTTPFLOOR=0 skips the floor
+# server; PROFILE=dir also takes a CPU and an
 # allocation profile from the admin listener during an extra wrk run (not the
 # measured one: profiling costs CPU).
 # Needs wrk (apt-get install wrk). Loopback only; bounded duration.
@@ -22,6 +26,7 @@ PORT="${PORT:-18181}"
 ADMIN_PORT="${ADMIN_PORT:-18182}"
 TOKENS="${TOKENS:-2000}"
 HALF="${HALF:-1}"
+HTTPFLOOR="${HTTPFLOOR:-1}"
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -74,10 +79,17 @@ echo "== wrk -t2 -c32 -d$DURATION"
 t0=$(cputicks)
 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" | tee "$work/wrk.out"
 t1=$(cputicks)
+ticks=$((t1 - t0))
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 # What the RSS is made of now: the Go runtime's memory, and the binary's pages.
 rss_parts=$(awk '/RssAnon|RssFile/ {printf "%s %.1f MiB ", $1, $2 / 1024}' "/proc/$pid/status")
 result=$(grep '^RESULT' "$work/wrk.out")
+# The response body the floor server sends: as long as tokex's.
+body_bytes=$(curl -fs -u demo-client:demo-secret "http://127.0.0.1:$PORT/token" \
+  -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \
+  -d subject_token_type=urn:ietf:params:oauth:token-type:access_token \
+  -d audience=https://orders.example.com -d scope=orders.read \
+  -d subject_token="$(head -1 "$work/tokens")" | wc -c)
 rps=$(sed -E 's/.* rps=([0-9.]+).*/\1/' <<<"$result")
 
 rate=
@@ -93,10 +105,30 @@ wait "$pid" || true
 pid=
 audit_lines=$(grep -c '"log":"audit"' "$work/audit.log" || true)
 
-python3 - "$floor_ns" "$rps" "$rss_kb" "$((t1 - t0))" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" "$rss_parts" <<'PY'
+floor_result= floor_rate= floor_ticks=0
+if [ "$HTTPFLOOR" != 0 ]; then
+  "$work/loadgen" floor -addr "127.0.0.1:$PORT" -body "$body_bytes" &
+  pid=$!
+  for _ in $(seq 100); do curl -fs -o /dev/null -d subject_token=x "http://127.0.0.1:$PORT/token" && break; sleep 0.1; done
+  echo "== HTTP floor (loadgen floor: net/http + the same cryptography, ${body_bytes}-byte body): wrk -t2 -c32 -d$DURATION"
+  t0=$(cputicks)
+  floor_result=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" | grep '^RESULT' | tee /dev/stderr)
+  t1=$(cputicks)
+  floor_ticks=$((t1 - t0))
+  if [ -n "$rate" ]; then
+    echo "== HTTP floor at the same fixed rate: $half/s for $DURATION"
+    floor_rate=$("$work/loadgen" rate -url "http://127.0.0.1:$PORT" -tokens "$work/tokens" -rate "$half" -d "$DURATION" | tee /dev/stderr)
+  fi
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=
+fi
+
+python3 - "$floor_ns" "$rps" "$rss_kb" "$ticks" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" "$rss_parts" "$floor_ticks" "$floor_result" "$floor_rate" <<'PY'
 import sys
 floor_ns, rps, rss_kb, ticks, hz, audit = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 result, rate, rss_parts = sys.argv[7], sys.argv[8], sys.argv[9]
+floor_ticks, floor_result, floor_rate = int(sys.argv[10]), sys.argv[11], sys.argv[12]
 fields = dict(kv.split("=") for kv in result.split()[1:])
 requests = int(fields["requests"])
 cpu_us = ticks / hz / requests * 1e6
@@ -112,4 +144,12 @@ if rate:
     print(f"p99 at half load (fixed rate {r['target_rps']}/s, open loop, from due time): {r['p99_ms']} ms (target < 5), failed {r['failed']}")
     requests += int(r["requests"])
 print(f"audit lines after SIGTERM: {audit} for at least {requests} answered exchanges")
+if floor_result:
+    f = dict(kv.split("=") for kv in floor_result.split()[1:])
+    http_us = floor_ticks / hz / int(f["requests"]) * 1e6
+    print(f"HTTP floor (net/http + the same cryptography): {http_us:.1f} us per request, {http_us / (floor_ns / 1e3):.2f} x the crypto floor, {float(f['rps']):.0f}/s")
+    print(f"CPU per exchange / HTTP floor: {cpu_us / http_us:.2f}; tokex's own work: {cpu_us - http_us:.1f} us per exchange")
+if floor_rate:
+    fr = dict(kv.split("=") for kv in floor_rate.split()[1:])
+    print(f"p99 at the same fixed rate, HTTP floor: {fr['p99_ms']} ms (tokex {r['p99_ms']} ms)")
 PY

@@ -1,9 +1,11 @@
-// Command loadgen drives scripts/loadtest.sh: it mints demo subject tokens and
-// runs a fixed-rate, open-loop exchange load (wrk2's method). It is a test
-// tool, never part of the tokex binary.
+// Command loadgen drives scripts/loadtest.sh: it mints demo subject tokens,
+// runs a fixed-rate, open-loop exchange load (wrk2's method), and serves the
+// floor an exchange over HTTP is measured against. It is a test tool, never
+// part of the tokex binary.
 //
 //	loadgen mint -url http://127.0.0.1:18181 -n 2000 > tokens
 //	loadgen rate -url http://127.0.0.1:18181 -tokens tokens -rate 5000 -d 20s
+//	loadgen floor -addr 127.0.0.1:18191 -body 800
 //
 // Open loop: request i is due at start + i/rate whatever happened to earlier
 // ones, and its latency counts from that due time, not from when a connection
@@ -29,7 +31,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen mint|rate [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen mint|rate|floor [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +40,8 @@ func main() {
 		err = mint(os.Args[2:])
 	case "rate":
 		err = rate(os.Args[2:])
+	case "floor":
+		err = floor(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
