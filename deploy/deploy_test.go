@@ -419,6 +419,13 @@ func TestDockerfileBuildsStaticBinary(t *testing.T) {
 			}
 			return nil
 		}},
+		{"without gin's msgpack codec", func() error {
+			f := strings.Fields(run.args)
+			if i := slices.Index(f, "-tags"); i < 0 || i+1 >= len(f) || !slices.Contains(strings.Split(f[i+1], ","), "nomsgpack") {
+				return fmt.Errorf("go build line lacks -tags nomsgpack: %q", run.args)
+			}
+			return nil
+		}},
 		{"builds ./cmd/tokex", func() error {
 			f := strings.Fields(run.args)
 			if len(f) == 0 || f[len(f)-1] != "./cmd/tokex" {

@@ -35,7 +35,7 @@ command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; ex
 bin="${BIN:-}"
 if [ -z "$bin" ]; then
   # As the Dockerfile builds it: the binary's pages are part of the RSS.
-  CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$work/tokex" ./cmd/tokex
+  CGO_ENABLED=0 go build -tags nomsgpack -trimpath -ldflags="-s -w" -o "$work/tokex" ./cmd/tokex
   bin="$work/tokex"
 fi
 go build -o "$work/loadgen" ./internal/loadgen
