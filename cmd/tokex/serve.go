@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/redis/go-redis/v9"
 	"github.com/sethvargo/go-envconfig"
 	"go.opentelemetry.io/otel"
@@ -64,6 +65,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log := logs.App
 	if _, applied := tuning.GC(os.Getenv); applied {
 		log.Debug("GC target set", "gogc", tuning.DefaultGCPercent, "why", "CPU-bound with a small heap; set GOGC to choose another")
+	}
+	switch limit, soft, applied, err := tuning.MemoryLimit(os.Getenv, memlimit.FromCgroup); {
+	case err != nil:
+		log.Warn("container memory limit not read; GOMEMLIMIT not set", "error", err.Error())
+	case applied && limit < 64<<20:
+		log.Warn("GOMEMLIMIT set from a container memory limit under 64 MiB: under load the GC will cost CPU, or the container run out of memory",
+			"container_limit_mib", limit>>20, "gomemlimit_mib", soft>>20)
+	case applied:
+		log.Info("GOMEMLIMIT set from the container memory limit", "container_limit_mib", limit>>20, "gomemlimit_mib", soft>>20,
+			"why", "the limit less 32 MiB for the binary's pages; set GOMEMLIMIT to choose another")
 	}
 
 	// Policy: the file, or the embedded demo policy with its own demo IdP.
