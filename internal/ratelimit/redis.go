@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -21,6 +22,10 @@ type Take struct {
 	// Group: the keys of one call to AllowAll share it (in Redis Cluster they
 	// must hash to one slot, so the group is the key's hash tag). Empty: Key.
 	Group string
+	// Required: the store must answer for this take even when the limiter
+	// fails open (a replay check taken as a bucket, which is never let
+	// through unchecked).
+	Required bool
 }
 
 // Batcher is a Limiter whose every call is a round trip to a shared store: it
@@ -114,9 +119,12 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) (int, time.Duration,
 		if t.Limit.PerSecond <= 0 {
 			continue // no limit: nothing to take
 		}
-		interval := 1e6 / t.Limit.PerSecond
+		// Whole microseconds: next to a timestamp of about 1.7e15 µs a double
+		// keeps quarters of one, so a fractional T could round a full bucket
+		// of one into a refusal. B*T is an exact multiple of T.
+		interval := max(1, math.Round(1e6/t.Limit.PerSecond))
 		keys = append(keys, r.key(t))
-		args = append(args, strconv.FormatFloat(interval, 'f', 3, 64), strconv.FormatFloat(burst(t.Limit)*interval, 'f', 3, 64))
+		args = append(args, strconv.FormatFloat(interval, 'f', 0, 64), strconv.FormatFloat(burst(t.Limit)*interval, 'f', 0, 64))
 		index = append(index, i)
 	}
 	if len(keys) == 0 {
@@ -129,7 +137,7 @@ func (r *Redis) AllowAll(ctx context.Context, takes []Take) (int, time.Duration,
 	}
 	done(err)
 	if err != nil {
-		if r.failOpen {
+		if r.failOpen && !slices.ContainsFunc(takes, func(t Take) bool { return t.Required }) {
 			r.st.FailOpen(ctx, "ratelimit.take")
 			return -1, 0, nil
 		}

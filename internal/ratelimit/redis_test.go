@@ -185,11 +185,36 @@ func TestRedisDown(t *testing.T) {
 	if ok, _, err := closed.Allow(context.Background(), "k", l); ok || err == nil {
 		t.Errorf("fail closed: ok=%v err=%v, want an error", ok, err)
 	}
+	// A Required take is never let through unanswered, even failing open.
+	if idx, _, err := open.AllowAll(context.Background(), []ratelimit.Take{{Key: "k", Limit: l}, {Key: "once", Limit: l, Required: true}}); err == nil {
+		t.Errorf("fail open with a required take: refused=%d, want an error", idx)
+	}
 	srv.Start()
 	redistest.Recovers(t, 5*time.Second, func() error {
 		_, _, err := closed.Allow(context.Background(), "k2", l)
 		return err
 	})
+}
+
+// TestRedisBucketOfOne: a bucket of one gives its token on the first take
+// whatever its rate (a fractional interval once rounded some first takes into
+// refusals), then none until it refills: what a replay check taken as a
+// bucket (a DPoP proof's jti) relies on.
+func TestRedisBucketOfOne(t *testing.T) {
+	red := ratelimit.NewRedis(ratelimit.RedisOptions{Store: redistest.Start(t).Store(t)})
+	for _, rate := range []float64{3, 7, 1 / 119.7, 1 / 90.3, 1 / 300.0} {
+		l := ratelimit.Limit{PerSecond: rate, Burst: 1}
+		for i := range 100 {
+			key := fmt.Sprintf("k-%g-%d", rate, i)
+			if ok, _, err := red.Allow(context.Background(), key, l); !ok || err != nil {
+				t.Fatalf("rate %g, key %d: first take refused (%v)", rate, i, err)
+			}
+			ok, wait, err := red.Allow(context.Background(), key, l)
+			if ok || err != nil || wait <= 0 || wait > time.Duration(float64(time.Second)/rate) {
+				t.Fatalf("rate %g, key %d: second take ok=%v wait=%s err=%v, want refused until it refills", rate, i, ok, wait, err)
+			}
+		}
+	}
 }
 
 // BenchmarkAllow compares, in one run, the in-memory limiter with the Redis
