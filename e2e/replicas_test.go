@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tokex/tokex/api"
 	"github.com/tokex/tokex/internal/redistest"
@@ -38,6 +43,7 @@ type replicas struct {
 	issuer string
 	xs     []*instance
 	admin  string // admin listener of xs[0]
+	pw     string // the Redis password
 }
 
 func startReplicas(t *testing.T) *replicas {
@@ -49,7 +55,7 @@ func startReplicas(t *testing.T) *replicas {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := &replicas{srv: redistest.Start(t, "--requirepass", password), up: newIdPs(t), signer: newECKey(t, "signer-1"), issuer: "https://sts.replicas.example"}
+	r := &replicas{srv: redistest.Start(t, "--requirepass", password), up: newIdPs(t), signer: newECKey(t, "signer-1"), issuer: "https://sts.replicas.example", pw: password}
 	extra := `  - name: signer-to-inventory
     clients: [signer]
     issuers: [corp]
@@ -122,12 +128,139 @@ func (r *replicas) acceptedOnce(t *testing.T, round int, what string, send func(
 	}
 }
 
+// storeMonitor reads a Redis MONITOR stream: every command a client sends,
+// and separately (tagged "lua") those a script runs.
+type storeMonitor struct {
+	rc    *redis.Client
+	mu    sync.Mutex
+	lines []string
+	n     atomic.Int64
+}
+
+func monitorStore(t *testing.T, addr, password string) *storeMonitor {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	br := bufio.NewReader(c)
+	for _, cmd := range []string{"AUTH " + password, "MONITOR"} {
+		if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			t.Fatalf("%s: %q %v", strings.Fields(cmd)[0], line, err)
+		}
+	}
+	m := &storeMonitor{rc: redis.NewClient(&redis.Options{Addr: addr, Password: password})}
+	t.Cleanup(func() { _ = m.rc.Close() })
+	go func() {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			m.mu.Lock()
+			m.lines = append(m.lines, strings.TrimSpace(line))
+			m.mu.Unlock()
+		}
+	}()
+	return m
+}
+
+// during runs send between two markers and returns the commands clients sent
+// to the store meanwhile: not those a script ran (one round trip runs a
+// whole script), nor a new connection's set-up.
+func (m *storeMonitor) during(t *testing.T, send func() response) (response, []string) {
+	t.Helper()
+	mark := func() string {
+		s := fmt.Sprintf("tokex-e2e-mark-%d", m.n.Add(1))
+		if err := m.rc.Echo(t.Context(), s).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			m.mu.Lock()
+			seen := len(m.lines) > 0 && strings.Contains(m.lines[len(m.lines)-1], s)
+			m.mu.Unlock()
+			if seen {
+				return s
+			}
+		}
+		t.Fatalf("marker %s never reached MONITOR", s)
+		return ""
+	}
+	m.mu.Lock()
+	from := len(m.lines)
+	m.mu.Unlock()
+	mark()
+	rr := send()
+	mark()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var cmds []string
+	for _, l := range m.lines[from:] {
+		_, args, ok := strings.Cut(l, "] ")
+		if !ok || strings.Contains(l, " lua]") || strings.Contains(l, "tokex-e2e-mark-") {
+			continue
+		}
+		name := strings.ToLower(strings.Trim(strings.Fields(args)[0], `"`))
+		switch name {
+		case "hello", "auth", "client", "select", "ping":
+			continue
+		}
+		cmds = append(cmds, name)
+	}
+	return rr, cmds
+}
+
 // TestReplicas: replay checks and rate limits hold across three replicas on
 // one Redis, and a Redis that dies fails replay checks closed and nothing
 // else, until it returns.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
 	r := startReplicas(t)
+
+	// Before the other subtests: metered's bucket is full.
+	t.Run("store round trips per exchange", func(t *testing.T) {
+		mon := monitorStore(t, r.srv.Addr(), r.pw)
+		x := r.xs[0]
+		dk := testidp.NewDPoPKey(t, false)
+		dpop := func() map[string]string {
+			p := dk.Proof(t, http.MethodPost, r.issuer+"/token", time.Now(), nil, nil)
+			x.secret(p)
+			return map[string]string{"DPoP": p}
+		}
+		for _, tc := range []struct {
+			name string
+			send func() response
+			want int
+		}{
+			{"client secret, no limits", func() response { return r.secretClient(t, x, orders) }, 0},
+			{"client secret, client and subject limits", func() response { return r.secretClient(t, x, metered) }, 1},
+			{"DPoP proof, no limits", func() response {
+				return x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: dpop()}.as(orders))
+			}, 1},
+			{"DPoP proof, client and subject limits", func() response {
+				return x.post(t, request{form: exchangeForm(r.subject("alice"), "audience", audInventory), header: dpop()}.as(metered))
+			}, 1},
+			{"private_key_jwt assertion, no limits", func() response { return r.signed(t, x, r.assertion(t)) }, 1},
+		} {
+			// The first exchange may load the Lua script (EVALSHA, then EVAL).
+			if rr := tc.send(); rr.Status != http.StatusOK {
+				t.Fatalf("%s: %d %s", tc.name, rr.Status, rr.Body)
+			}
+			rr, cmds := mon.during(t, tc.send)
+			got := len(cmds)
+			if rr.Status != http.StatusOK {
+				t.Fatalf("%s: %d %s", tc.name, rr.Status, rr.Body)
+			}
+			t.Logf("%s: %d round trips %q", tc.name, got, cmds)
+			if got != tc.want {
+				t.Errorf("%s: %d store round trips per exchange, want %d: %q", tc.name, got, tc.want, cmds)
+			}
+		}
+	})
 
 	t.Run("one assertion sent to every replica is accepted exactly once", func(t *testing.T) {
 		for round := range 5 {

@@ -78,8 +78,9 @@ type App struct {
 	logger     *slog.Logger
 	replay     replay.Cache
 	limiter    ratelimit.Limiter
-	dpopSecret []byte       // DPoP nonce key, fixed for the process
-	dpopReplay replay.Cache // DPoP proof jtis (RFC 9449 §11.1)
+	shared     ratelimit.Batcher // the store's limiter, nil on one replica: DPoP jtis go there too
+	dpopSecret []byte            // DPoP nonce key, fixed for the process
+	dpopReplay replay.Cache      // DPoP proof jtis (RFC 9449 §11.1)
 	// bearerReplay: jtis of jwt-bearer grant assertions (RFC 7523 §3).
 	bearerReplay replay.Cache
 	store        *store.Client       // nil: in-process state
@@ -132,7 +133,8 @@ func New(o Options) *App {
 		a.replay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceClientAssertion})
 		a.dpopReplay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceDPoP})
 		a.bearerReplay = replay.NewRedis(replay.RedisOptions{Store: o.Store, Namespace: replay.NamespaceJWTBearer})
-		a.limiter = ratelimit.NewRedis(ratelimit.RedisOptions{Store: o.Store, FailOpen: !o.RateLimitFailClosed})
+		shared := ratelimit.NewRedis(ratelimit.RedisOptions{Store: o.Store, FailOpen: !o.RateLimitFailClosed})
+		a.limiter, a.shared = shared, shared
 	} else {
 		a.replay = replay.NewMemory(replay.MemoryOptions{})
 		// Its own capacity: a flood of proofs must not crowd out assertions.
@@ -213,7 +215,8 @@ func (a *App) newState(p *policy.Policy, reg *issuer.Registry) *exchange.State {
 		Clients:    client.NewRegistry(src.Clients, client.Options{Issuer: src.Issuer, Logger: a.logger, Replay: a.replay}),
 		Limits:     exchange.NewLimits(src, a.limiter),
 		DPoP:       a.newDPoP(src),
-		Assertions: a.bearerReplay}
+		Assertions: a.bearerReplay,
+		Shared:     a.shared}
 }
 
 // newDPoP builds the DPoP proof verifier of a policy: its proofs' jtis go to

@@ -122,6 +122,11 @@ type Request struct {
 	URL         string   // the URL the proof must name: scheme, host, path
 	AccessToken string   // at a resource server, the token the proof must hash (ath); "" at the token endpoint
 	NeedNonce   bool     // a server-provided nonce is required
+	// DeferReplay leaves the replay check to the caller, who records
+	// Proof.ReplayKey until Proof.ReplayUntil (and answers Replayed or
+	// Unavailable): a token endpoint on a shared store does it in the same
+	// round trip as its rate limits.
+	DeferReplay bool
 }
 
 // Proof is a proof that passed every check.
@@ -129,6 +134,10 @@ type Proof struct {
 	JKT string    // RFC 7638 SHA-256 thumbprint of the proof key, base64url
 	JTI string    // the proof's jti
 	IAT time.Time // the proof's iat
+	// ReplayKey is what the replay check records (a hash, never the proof),
+	// until ReplayUntil.
+	ReplayKey   string
+	ReplayUntil time.Time
 }
 
 type proofClaims struct {
@@ -223,13 +232,15 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 		}
 	}
 	// jti not seen before within the window, on any replica sharing the cache.
-	rk := replayKey(key.jkt, claims.JTI)
-	fresh, err := v.o.Replay.Use(ctx, rk, iat.Add(v.o.Window).Add(v.o.Window))
-	switch {
-	case err != nil:
-		return nil, refuse(ReasonUnavailable, err, "DPoP proofs cannot be checked for replay right now; try again shortly")
-	case !fresh:
-		return nil, refuse(ReasonReplay, nil, "the DPoP proof was already used (its jti was seen before): make a new proof for every request")
+	rk, until := replayKey(key.jkt, claims.JTI), iat.Add(v.o.Window).Add(v.o.Window)
+	if !r.DeferReplay {
+		fresh, err := v.o.Replay.Use(ctx, rk, until)
+		switch {
+		case err != nil:
+			return nil, Unavailable(err)
+		case !fresh:
+			return nil, Replayed()
+		}
 	}
 	// 10. The nonce, when one is required (RFC 9449 §8).
 	if r.NeedNonce {
@@ -240,7 +251,18 @@ func (v *Verifier) Verify(ctx context.Context, r Request) (*Proof, error) {
 			return nil, refuse(ReasonNonce, nil, "the DPoP proof's nonce is stale or was not issued by this server: retry with the nonce in the DPoP-Nonce header of this response")
 		}
 	}
-	return &Proof{JKT: key.jkt, JTI: claims.JTI, IAT: iat}, nil
+	return &Proof{JKT: key.jkt, JTI: claims.JTI, IAT: iat, ReplayKey: rk, ReplayUntil: until}, nil
+}
+
+// Replayed is the refusal of a proof whose jti was seen before.
+func Replayed() *Error {
+	return refuse(ReasonReplay, nil, "the DPoP proof was already used (its jti was seen before): make a new proof for every request")
+}
+
+// Unavailable is the refusal of a proof that cannot be checked for replay
+// (fail closed: never accepted unchecked).
+func Unavailable(err error) *Error {
+	return refuse(ReasonUnavailable, err, "DPoP proofs cannot be checked for replay right now; try again shortly")
 }
 
 // replayKey is what the replay cache records: a hash, never the proof.

@@ -25,34 +25,40 @@ type proofs struct {
 }
 
 // checkDPoP validates the request's DPoP proof, if it carries a DPoP header
-// (RFC 9449 §4.3); a request without one proves no key.
-func (s *Service) checkDPoP(ctx context.Context, st *State, req *Request, clientID string) (string, error) {
+// (RFC 9449 §4.3); a request without one proves no key (nil). On a shared
+// store the proof's jti is left to flush, with the exchange's rate limits.
+func (s *Service) checkDPoP(ctx context.Context, st *State, req *Request, clientID string) (*dpop.Proof, error) {
 	if len(req.DPoP) == 0 {
-		return "", nil
+		return nil, nil
 	}
 	_, span := s.step(ctx, "tokex.dpop")
 	defer span.End()
 	if st.DPoP == nil {
-		return "", fail(span, refuse(api.ErrInvalidDPoPProof, string(dpop.ReasonHeader), "DPoP is not enabled on this server"))
+		return nil, fail(span, refuse(api.ErrInvalidDPoPProof, string(dpop.ReasonHeader), "DPoP is not enabled on this server"))
 	}
 	p, err := st.DPoP.Verify(ctx, dpop.Request{Headers: req.DPoP, Method: http.MethodPost, URL: s.tokenEndpoint,
-		NeedNonce: st.Policy.DPoPNonceRequired(clientID)})
+		NeedNonce: st.Policy.DPoPNonceRequired(clientID), DeferReplay: st.Shared != nil})
 	if err != nil {
 		var de *dpop.Error
 		if !errors.As(err, &de) {
-			return "", fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
+			return nil, fail(span, &Error{Code: api.ErrServerError, Reason: "internal", Description: "internal error", Err: err})
 		}
-		xe := &Error{Code: api.ErrInvalidDPoPProof, Reason: string(de.Reason), Description: de.Description, Err: de.Err}
-		switch de.Reason {
-		case dpop.ReasonNonce:
-			// RFC 9449 §8: the challenge carries the nonce to retry with.
-			xe.Code, xe.DPoPNonce = api.ErrUseDPoPNonce, st.DPoP.Nonce()
-		case dpop.ReasonUnavailable:
-			xe.Code = api.ErrTemporarilyUnavailable // fail closed: never accept a proof unchecked
-		}
-		return "", fail(span, xe)
+		return nil, fail(span, dpopError(st, de))
 	}
-	return p.JKT, nil
+	return p, nil
+}
+
+// dpopError is the answer to a refused DPoP proof.
+func dpopError(st *State, de *dpop.Error) *Error {
+	xe := &Error{Code: api.ErrInvalidDPoPProof, Reason: string(de.Reason), Description: de.Description, Err: de.Err}
+	switch de.Reason {
+	case dpop.ReasonNonce:
+		// RFC 9449 §8: the challenge carries the nonce to retry with.
+		xe.Code, xe.DPoPNonce = api.ErrUseDPoPNonce, st.DPoP.Nonce()
+	case dpop.ReasonUnavailable:
+		xe.Code = api.ErrTemporarilyUnavailable // fail closed: never accept a proof unchecked
+	}
+	return xe
 }
 
 // CertThumbprint is the x5t#S256 of a certificate (RFC 8705 §3.1).

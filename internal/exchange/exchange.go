@@ -21,6 +21,7 @@ import (
 	"github.com/tokex/tokex/internal/jws"
 	"github.com/tokex/tokex/internal/mint"
 	"github.com/tokex/tokex/internal/policy"
+	"github.com/tokex/tokex/internal/ratelimit"
 	"github.com/tokex/tokex/internal/replay"
 	"github.com/tokex/tokex/internal/scope"
 	"github.com/tokex/tokex/internal/telemetry"
@@ -50,6 +51,9 @@ type State struct {
 	// Assertions records the jtis of jwt-bearer assertions (RFC 7523 §3);
 	// nil: an assertion with a jti is refused (it cannot be checked).
 	Assertions replay.Cache
+	// Shared is the shared store's limiter (nil on one replica): DPoP proof
+	// jtis are recorded in it, in the same round trip as the rate limits.
+	Shared ratelimit.Batcher
 }
 
 // Options build a Service.
@@ -176,8 +180,9 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 	rec.clientID = cl.ID
+	var takes pending
 	if st.Limits != nil {
-		if err := st.Limits.client(ctx, cl.ID); err != nil {
+		if err := st.Limits.client(ctx, cl.ID, &takes); err != nil {
 			return nil, err
 		}
 	}
@@ -205,8 +210,20 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 	// A DPoP proof is checked before the subject token: a request for a
 	// nonce (RFC 9449 §8) costs no token validation.
 	var pf proofs
-	if pf.jkt, err = s.checkDPoP(ctx, st, &req, cl.ID); err != nil {
+	proof, err := s.checkDPoP(ctx, st, &req, cl.ID)
+	if err != nil {
 		return nil, err
+	}
+	if proof != nil {
+		pf.jkt = proof.JKT
+		if st.Shared != nil {
+			takes.first(proofTake(cl.ID, proof, s.now()), "dpop")
+		}
+	}
+	if !st.Limits.subjectOn(cl.ID) {
+		if err := s.flush(ctx, st, &takes); err != nil {
+			return nil, err
+		}
 	}
 	// RFC 8705 §3: a token is bound to the certificate of the mTLS
 	// connection, whichever way the client authenticated.
@@ -234,9 +251,12 @@ func (s *Service) run(ctx context.Context, req Request, rec *record) (*api.Token
 		return nil, err
 	}
 	if st.Limits != nil {
-		if err := st.Limits.subject(ctx, cl.ID, pr.Issuer, pr.Subject); err != nil {
+		if err := st.Limits.subject(ctx, cl.ID, pr.Issuer, pr.Subject, &takes); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.flush(ctx, st, &takes); err != nil {
+		return nil, err
 	}
 
 	// 3 and 4. Rule, condition, downscoping.
