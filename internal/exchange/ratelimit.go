@@ -76,23 +76,17 @@ func (x *Limits) of(clientID string) clientLimits {
 type pending struct {
 	takes []ratelimit.Take
 	what  []string // names each take in a refusal: "client", "subject", "dpop"
-	buf   [3]ratelimit.Take
-	wbuf  [3]string
 }
 
+// add appends t; nothing is allocated for an exchange without takes (one
+// replica, or no limits and no proof).
 func (p *pending) add(t ratelimit.Take, what string) {
-	if p.takes == nil {
-		p.takes, p.what = p.buf[:0], p.wbuf[:0]
-	}
 	p.takes, p.what = append(p.takes, t), append(p.what, what)
 }
 
 // first puts t before the takes added so far: a replayed DPoP proof uses up
 // no rate limit token.
 func (p *pending) first(t ratelimit.Take, what string) {
-	if p.takes == nil {
-		p.takes, p.what = p.buf[:0], p.wbuf[:0]
-	}
 	p.takes, p.what = slices.Insert(p.takes, 0, t), slices.Insert(p.what, 0, what)
 }
 
