@@ -190,6 +190,15 @@ func (m *storeMonitor) during(t *testing.T, send func() response) (response, []s
 		t.Fatalf("marker %s never reached MONITOR", s)
 		return ""
 	}
+	// Quiet first: a call that outlived TOKEX_REDIS_TIMEOUT (300ms) in an
+	// earlier exchange, let through failing open, may still reach Redis.
+	for last, quiet := -1, time.Now(); time.Since(quiet) < 400*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		m.mu.Lock()
+		if n := len(m.lines); n != last {
+			last, quiet = n, time.Now()
+		}
+		m.mu.Unlock()
+	}
 	m.mu.Lock()
 	from := len(m.lines)
 	m.mu.Unlock()
@@ -247,17 +256,25 @@ func TestReplicas(t *testing.T) {
 			{"private_key_jwt assertion, no limits", func() response { return r.signed(t, x, r.assertion(t)) }, 1},
 		} {
 			// The first exchange may load the Lua script (EVALSHA, then EVAL).
-			if rr := tc.send(); rr.Status != http.StatusOK {
-				t.Fatalf("%s: %d %s", tc.name, rr.Status, rr.Body)
+			// A store slower than TOKEX_REDIS_TIMEOUT on a loaded machine
+			// answers 503, or lets a limit through unanswered (no round trip
+			// seen): try again, a few times. An exchange that makes more
+			// round trips than want makes them every time.
+			var rr response
+			var cmds []string
+			for attempt := 0; attempt < 5 && (rr.Status != http.StatusOK || len(cmds) != tc.want); attempt++ {
+				if w := tc.send(); w.Status != http.StatusOK {
+					t.Logf("%s: warm-up answered %d %s", tc.name, w.Status, w.Body)
+					continue
+				}
+				rr, cmds = mon.during(t, tc.send)
 			}
-			rr, cmds := mon.during(t, tc.send)
-			got := len(cmds)
 			if rr.Status != http.StatusOK {
 				t.Fatalf("%s: %d %s", tc.name, rr.Status, rr.Body)
 			}
-			t.Logf("%s: %d round trips %q", tc.name, got, cmds)
-			if got != tc.want {
-				t.Errorf("%s: %d store round trips per exchange, want %d: %q", tc.name, got, tc.want, cmds)
+			t.Logf("%s: %d round trips %q", tc.name, len(cmds), cmds)
+			if len(cmds) != tc.want {
+				t.Errorf("%s: %d store round trips per exchange, want %d: %q", tc.name, len(cmds), tc.want, cmds)
 			}
 		}
 	})
