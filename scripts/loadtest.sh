@@ -7,15 +7,17 @@
 # (BenchmarkCryptoFloor, measured in the same run), the share of the 2-core
 # crypto ceiling, p99, failures, peak RSS; then p99 at half that throughput
 # under a fixed-rate open-loop load (internal/loadgen, wrk2's method); and checks
-# that the audit log has one line per answered exchange after SIGTERM. Then the
-# same two loads on `loadgen floor` (net/http, the same cryptography and a
-# response of the same size, nothing else): the least any exchange over HTTP
-# costs on this machine, and what tokex adds to it.
+# that the audit log has one line per answered exchange after SIGTERM. And
+# `loadgen floor` (net/http, the same cryptography and a response of the same
+# size, nothing else), the least any exchange over HTTP costs on this machine:
+# wrk windows alternating between it and tokex give what tokex adds to it, per
+# pair; then its p99 at the same fixed rate.
 #
 # Settings (environment): DURATION (20s), PORT (18181), TOKENS (2000);
 # BIN=path tests that binary instead of building one; FLOOR_NS=n skips the floor
 # benchmark; HALF=0 skips the fixed-rate runs; HTTPFLOOR=0 skips the floor
-# server; PROFILE=dir also takes a CPU and an
+# server, PAIRS (4) and WINDOW (5s) size its alternating windows, FLOOR_PORT
+# (PORT+10) is its port; PROFILE=dir also takes a CPU and an
 # allocation profile from the admin listener during an extra wrk run (not the
 # measured one: profiling costs CPU).
 # Needs wrk (apt-get install wrk). Loopback only; bounded duration.
@@ -27,9 +29,13 @@ ADMIN_PORT="${ADMIN_PORT:-18182}"
 TOKENS="${TOKENS:-2000}"
 HALF="${HALF:-1}"
 HTTPFLOOR="${HTTPFLOOR:-1}"
+FLOOR_PORT="${FLOOR_PORT:-$((PORT + 10))}"
+PAIRS="${PAIRS:-4}"
+WINDOW="${WINDOW:-5s}"
 work=$(mktemp -d)
 pid=
-trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+fpid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$fpid" ] && kill "$fpid" 2>/dev/null; rm -rf "$work"' EXIT
 
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 bin="${BIN:-}"
@@ -74,7 +80,7 @@ if [ -n "${PROFILE:-}" ]; then
 fi
 
 # utime + stime of the server, in clock ticks (proc(5): fields 14 and 15).
-cputicks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cputicks() { awk '{print $14 + $15}' "/proc/${1:-$pid}/stat"; }
 echo "== wrk -t2 -c32 -d$DURATION"
 t0=$(cputicks)
 wrk -t2 -c32 -d"$DURATION" --latency -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" | tee "$work/wrk.out"
@@ -99,36 +105,51 @@ if [ "$HALF" != 0 ]; then
   rate=$("$work/loadgen" rate -url "http://127.0.0.1:$PORT" -tokens "$work/tokens" -rate "$half" -d "$DURATION" | tee /dev/stderr)
 fi
 
+floor_rate= floor_pairs=
+if [ "$HTTPFLOOR" != 0 ]; then
+  # Both servers up at once; wrk windows alternate between them (tokex first,
+  # then the floor first, ...) so that the machine's drift over a minute
+  # weighs on both alike, and the ratio is taken per pair.
+  "$work/loadgen" floor -addr "127.0.0.1:$FLOOR_PORT" -body "$body_bytes" &
+  fpid=$!
+  for _ in $(seq 100); do curl -fs -o /dev/null -d subject_token=x "http://127.0.0.1:$FLOOR_PORT/token" && break; sleep 0.1; done
+  echo "== HTTP floor (loadgen floor: net/http + the same cryptography, ${body_bytes}-byte body): $PAIRS pairs of wrk windows of $WINDOW"
+  window() { # pid port: prints "ticks requests"
+    local t0 t1 r
+    t0=$(cputicks "$1")
+    r=$(wrk -t2 -c32 -d"$WINDOW" -s scripts/exchange.lua "http://127.0.0.1:$2" -- "$work/tokens" | grep '^RESULT')
+    t1=$(cputicks "$1")
+    echo "$((t1 - t0)) $(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$r")"
+  }
+  for i in $(seq "$PAIRS"); do
+    if [ $((i % 2)) = 1 ]; then
+      tw=$(window "$pid" "$PORT"); fw=$(window "$fpid" "$FLOOR_PORT")
+    else
+      fw=$(window "$fpid" "$FLOOR_PORT"); tw=$(window "$pid" "$PORT")
+    fi
+    echo "pair $i: tokex $tw, floor $fw (ticks requests)"
+    floor_pairs="$floor_pairs $tw $fw"
+  done
+  if [ -n "$rate" ]; then
+    echo "== HTTP floor at the same fixed rate: $half/s for $DURATION"
+    floor_rate=$("$work/loadgen" rate -url "http://127.0.0.1:$FLOOR_PORT" -tokens "$work/tokens" -rate "$half" -d "$DURATION" | tee /dev/stderr)
+  fi
+  kill "$fpid"
+  wait "$fpid" 2>/dev/null || true
+  fpid=
+fi
+
 # A graceful stop must leave one audit line per answered /token request.
 kill -TERM "$pid"
 wait "$pid" || true
 pid=
 audit_lines=$(grep -c '"log":"audit"' "$work/audit.log" || true)
 
-floor_result= floor_rate= floor_ticks=0
-if [ "$HTTPFLOOR" != 0 ]; then
-  "$work/loadgen" floor -addr "127.0.0.1:$PORT" -body "$body_bytes" &
-  pid=$!
-  for _ in $(seq 100); do curl -fs -o /dev/null -d subject_token=x "http://127.0.0.1:$PORT/token" && break; sleep 0.1; done
-  echo "== HTTP floor (loadgen floor: net/http + the same cryptography, ${body_bytes}-byte body): wrk -t2 -c32 -d$DURATION"
-  t0=$(cputicks)
-  floor_result=$(wrk -t2 -c32 -d"$DURATION" --latency -s scripts/exchange.lua "http://127.0.0.1:$PORT" -- "$work/tokens" | grep '^RESULT' | tee /dev/stderr)
-  t1=$(cputicks)
-  floor_ticks=$((t1 - t0))
-  if [ -n "$rate" ]; then
-    echo "== HTTP floor at the same fixed rate: $half/s for $DURATION"
-    floor_rate=$("$work/loadgen" rate -url "http://127.0.0.1:$PORT" -tokens "$work/tokens" -rate "$half" -d "$DURATION" | tee /dev/stderr)
-  fi
-  kill "$pid"
-  wait "$pid" 2>/dev/null || true
-  pid=
-fi
-
-python3 - "$floor_ns" "$rps" "$rss_kb" "$ticks" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" "$rss_parts" "$floor_ticks" "$floor_result" "$floor_rate" <<'PY'
-import sys
+python3 - "$floor_ns" "$rps" "$rss_kb" "$ticks" "$(getconf CLK_TCK)" "$audit_lines" "$result" "$rate" "$rss_parts" "$floor_pairs" "$floor_rate" <<'PY'
+import statistics, sys
 floor_ns, rps, rss_kb, ticks, hz, audit = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 result, rate, rss_parts = sys.argv[7], sys.argv[8], sys.argv[9]
-floor_ticks, floor_result, floor_rate = int(sys.argv[10]), sys.argv[11], sys.argv[12]
+floor_pairs, floor_rate = [int(x) for x in sys.argv[10].split()], sys.argv[11]
 fields = dict(kv.split("=") for kv in result.split()[1:])
 requests = int(fields["requests"])
 cpu_us = ticks / hz / requests * 1e6
@@ -144,11 +165,16 @@ if rate:
     print(f"p99 at half load (fixed rate {r['target_rps']}/s, open loop, from due time): {r['p99_ms']} ms (target < 5), failed {r['failed']}")
     requests += int(r["requests"])
 print(f"audit lines after SIGTERM: {audit} for at least {requests} answered exchanges")
-if floor_result:
-    f = dict(kv.split("=") for kv in floor_result.split()[1:])
-    http_us = floor_ticks / hz / int(f["requests"]) * 1e6
-    print(f"HTTP floor (net/http + the same cryptography): {http_us:.1f} us per request, {http_us / (floor_ns / 1e3):.2f} x the crypto floor, {float(f['rps']):.0f}/s")
-    print(f"CPU per exchange / HTTP floor: {cpu_us / http_us:.2f}; tokex's own work: {cpu_us - http_us:.1f} us per exchange")
+if floor_pairs:
+    us = lambda t, n: t / hz / n * 1e6
+    pairs = [(us(*floor_pairs[i:i + 2]), us(*floor_pairs[i + 2:i + 4])) for i in range(0, len(floor_pairs), 4)]
+    tokex_us = statistics.median(p[0] for p in pairs)
+    http_us = statistics.median(p[1] for p in pairs)
+    ratios = sorted(p[0] / p[1] for p in pairs)
+    print(f"HTTP floor (net/http + the same cryptography), alternating windows, medians: {http_us:.1f} us per request, "
+          f"{http_us / (floor_ns / 1e3):.2f} x the crypto floor; tokex in the same windows {tokex_us:.1f} us")
+    print(f"CPU per exchange / HTTP floor, per pair: {' '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}; "
+          f"tokex's own work: {tokex_us - http_us:.1f} us per exchange")
 if floor_rate:
     fr = dict(kv.split("=") for kv in floor_rate.split()[1:])
     print(f"p99 at the same fixed rate, HTTP floor: {fr['p99_ms']} ms (tokex {r['p99_ms']} ms)")
